@@ -1,0 +1,83 @@
+"""The exception tree, translated to exit codes once, at the CLI edge.
+
+    EdgeevalError                 base of everything edgeeval raises on purpose
+    ├── UserInputError            exit 2: the user's input is wrong (recipe, inventory, flags)
+    │                             carries .problems: one line each, naming file, line/field, fix
+    ├── DeviceError               exit 3: board or network fault (connect, auth, host key,
+    │   │                         missing runtime, agent crash, timeout, link cut)
+    │   ├── HostKeyError          unknown or changed host key (never auto-accepted)
+    │   ├── ConnectError          unreachable, refused, banner/auth failure
+    │   ├── TransferError         SFTP push/fetch failed or verification mismatch
+    │   ├── RemoteCommandError    a command failed or was cut (exit status -1)
+    │   └── AgentError            the agent reported an exception (with remote traceback)
+    └── BuildError                exit 2 when caused by the recipe, else a plain error (exit 1)
+
+Gate failures are not exceptions: the deploy command turns them into exit code 1.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_DEVICE_ERROR = 3
+
+
+class EdgeevalError(Exception):
+    exit_code = 1
+
+
+class UserInputError(EdgeevalError):
+    """One or more problems with what the user gave us; each is a one-line message."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def __init__(self, problems: list[str] | str):
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class BuildError(EdgeevalError):
+    exit_code = 1
+
+
+class DeviceError(EdgeevalError):
+    """A board or network fault. `device` names the board when known."""
+
+    exit_code = EXIT_DEVICE_ERROR
+
+    def __init__(self, message: str, *, device: str | None = None, hint: str | None = None):
+        self.device = device
+        self.hint = hint
+        text = f"{device}: {message}" if device else message
+        if hint:
+            text = f"{text}\n  hint: {hint}"
+        super().__init__(text)
+
+
+class HostKeyError(DeviceError):
+    pass
+
+
+class ConnectError(DeviceError):
+    pass
+
+
+class TransferError(DeviceError):
+    pass
+
+
+class RemoteCommandError(DeviceError):
+    pass
+
+
+class AgentError(DeviceError):
+    """The board agent raised; `remote_traceback` is its formatted traceback."""
+
+    def __init__(self, message: str, *, device: str | None = None, remote_type: str = "",
+                 remote_traceback: str = "", hint: str | None = None):
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+        super().__init__(message, device=device, hint=hint)

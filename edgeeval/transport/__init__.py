@@ -1,0 +1,1 @@
+"""Transports: how the controller reaches a board (SSH via paramiko, or `local`)."""
