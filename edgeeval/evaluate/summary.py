@@ -1,0 +1,171 @@
+"""One variant's numbers, from the agent's `result` event and the fetched outputs.
+
+`summarize_variant` is the single path from raw data to the stored summary; the store keeps
+that raw data (latencies, outputs, labels, the event's scalars, gates) so `recompute`
+gives the identical dict later. Every None in the summary has a reason next to it.
+
+Shape (JSON-serialisable):
+    latency       latency_stats(), in ms: n, p50, p90, p99, p50_ci [lo, hi], .., mean, std, ...
+    load_ms, first_inference_ms, peak_rss_mb (KiB / 1024), warmup {n, mean_ms}
+    accuracy      {output, top1, baseline_top1, baseline_source, drop_pt, samples, reason}
+    fidelity      {output name: fidelity() or {reason}, "primary": first output's entry + "output"}
+    gate_metrics  the flat metrics the gates read (gate_metric_reasons: why one is None)
+    gates         [GateResult dicts]; passed: every gate passed
+    reasons       why a top-level number is None
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .accuracy import top1
+from .fidelity import fidelity
+from .gates import all_passed, check_gates
+from .latency import latency_stats
+
+RAW_EVENT_KEYS = ("latencies_ns", "warmup_ns")  # kept as blobs, not in the event JSON
+
+
+def _list_or_empty(x):
+    return [] if x is None else x
+
+
+def _num(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _primary_name(event: dict, device: dict | None, baseline: dict | None) -> str | None:
+    names = (event.get("accuracy") or {}).get("output_names") or []
+    if names:
+        return names[0]
+    for outs in (device, baseline):
+        if outs:
+            return next(iter(outs))
+    return None
+
+
+def _accuracy(primary, device, baseline, labels, baseline_accuracy) -> dict:
+    acc = {"output": primary, "top1": None, "baseline_top1": None, "baseline_source": None,
+           "drop_pt": None, "samples": None, "reason": None}
+    why: list[str] = []
+    if baseline_accuracy is not None:
+        acc["baseline_top1"], acc["baseline_source"] = float(baseline_accuracy), "given"
+    if labels is None:
+        acc["reason"] = "the eval set has no labels"
+        return acc
+    if device is None or primary not in device:
+        why.append("no device outputs (accuracy pass disabled or its outputs not fetched)")
+    else:
+        try:
+            acc["top1"] = top1(device[primary], labels)
+            acc["samples"] = int(np.asarray(device[primary]).shape[0])
+        except ValueError as e:
+            why.append(f"output {primary!r}: {e}")
+    if acc["baseline_top1"] is None:
+        if baseline is None or primary not in baseline:
+            why.append("no baseline outputs")
+        else:
+            try:
+                acc["baseline_top1"] = top1(baseline[primary], labels)
+                acc["baseline_source"] = "baseline outputs"
+            except ValueError as e:
+                why.append(f"baseline output {primary!r}: {e}")
+    if acc["top1"] is not None and acc["baseline_top1"] is not None:
+        # rounded so a drop of exactly 1 point is 1.0, not 1.0000000000000009 (gate limits)
+        acc["drop_pt"] = round((acc["baseline_top1"] - acc["top1"]) * 100.0, 9)
+    acc["reason"] = "; ".join(why) or None
+    return acc
+
+
+def _fidelity(primary, device, baseline) -> dict:
+    """{output name: fidelity()} plus "primary": the first output's entry with its "output" name."""
+    fid: dict = {}
+    if baseline is None or device is None:
+        why = "no baseline outputs" if baseline is None else \
+            "no device outputs (accuracy pass disabled or its outputs not fetched)"
+        fid["primary"] = {"output": primary, "reason": why}
+        return fid
+    for name in list(device) + [n for n in baseline if n not in device]:
+        if name not in baseline:
+            fid[name] = {"reason": f"output {name!r} missing from the baseline outputs"}
+        elif name not in device:
+            fid[name] = {"reason": f"output {name!r} missing from the device outputs"}
+        else:
+            try:
+                fid[name] = fidelity(baseline[name], device[name])
+            except ValueError as e:
+                fid[name] = {"reason": f"output {name!r}: {e}"}
+    fid["primary"] = {"output": primary, **fid.get(primary, {"reason": f"no output {primary!r}"})}
+    return fid
+
+
+_LATENCY_GATES = {"p50_ms": "p50", "p90_ms": "p90", "p99_ms": "p99", "mean_ms": "mean"}
+_FIDELITY_GATES = ("top1_agreement", "cosine_mean", "max_abs_error", "psnr_db")
+
+
+def _gate_metrics(s: dict) -> tuple[dict, dict]:
+    """The flat metric dict the gates read, and a reason for each None."""
+    lat, acc, prim = s["latency"], s["accuracy"], s["fidelity"]["primary"]
+    m: dict = {}
+    why: dict = {}
+    for k, src in _LATENCY_GATES.items():
+        m[k], why[k] = lat.get(src), lat["reasons"].get(src)
+    m["top1"] = acc["top1"]
+    m["accuracy_drop_pt"] = acc["drop_pt"]
+    why["top1"] = why["accuracy_drop_pt"] = acc["reason"]
+    for k in _FIDELITY_GATES:
+        m[k] = prim.get(k)
+        why[k] = (prim.get("reasons") or {}).get(k) or prim.get("reason")
+    for k in ("peak_rss_mb", "load_ms"):
+        m[k], why[k] = s[k], s["reasons"].get(k)
+    return m, {k: v for k, v in why.items() if v and m.get(k) is None}
+
+
+def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] | None,
+                      baseline_outputs: dict[str, np.ndarray] | None, labels: np.ndarray | None,
+                      baseline_accuracy: float | None, gates: dict | None, *,
+                      confidence: float = 0.95) -> dict:
+    """All numbers for one variant, gates included; see the module docstring for the shape."""
+    ev = result_event
+    s: dict = {"latency": latency_stats(ev.get("latencies_ns"), confidence=confidence,
+                                        wall_seconds=_num(ev.get("timed_wall_s")))}
+    reasons: dict = {}
+    for k in ("load_ms", "first_inference_ms"):
+        s[k] = _num(ev.get(k))
+        if s[k] is None:
+            reasons[k] = "not reported by the agent"
+    warm = np.asarray(_list_or_empty(ev.get("warmup_ns")), dtype=np.float64)
+    s["warmup"] = {"n": int(warm.size), "mean_ms": float(warm.mean()) / 1e6 if warm.size else None}
+    rss = ev.get("peak_rss_kb")
+    s["peak_rss_mb"] = None if rss is None else float(rss) / 1024.0
+    if rss is None:
+        reasons["peak_rss_mb"] = "peak RSS not reported by the agent (no resource module on the board?)"
+    s["reasons"] = reasons
+    primary = _primary_name(ev, device_outputs, baseline_outputs)
+    s["accuracy"] = _accuracy(primary, device_outputs, baseline_outputs, labels, baseline_accuracy)
+    s["fidelity"] = _fidelity(primary, device_outputs, baseline_outputs)
+    metrics, why = _gate_metrics(s)
+    s["gate_metrics"], s["gate_metric_reasons"] = metrics, why
+    results = check_gates(gates or {}, metrics, why)
+    s["gates"] = [r.to_dict() for r in results]
+    s["passed"] = all_passed(results)
+    return s
+
+
+def split_event(result_event: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """(event without the raw lists, {kind: int64 array}) — what the store keeps."""
+    scalars = {k: v for k, v in result_event.items() if k not in RAW_EVENT_KEYS}
+    raw = {k: np.asarray(_list_or_empty(result_event.get(k)), dtype="<i8") for k in RAW_EVENT_KEYS}
+    return scalars, raw
+
+
+def recompute(stored: dict) -> dict:
+    """Summary from stored data: {"event", "raw": {kind: array|dict}, "gates", "baseline_accuracy"}."""
+    raw = stored.get("raw") or {}
+    event = dict(stored.get("event") or {})
+    for k in RAW_EVENT_KEYS:
+        if k in raw:
+            event[k] = raw[k]
+    return summarize_variant(event, raw.get("device_outputs"), raw.get("baseline_outputs"),
+                             raw.get("labels"), stored.get("baseline_accuracy"), stored.get("gates"),
+                             confidence=stored.get("confidence", 0.95))

@@ -1,0 +1,84 @@
+"""Results tables (SQLAlchemy Core, portable SQL only: SQLite and PostgreSQL).
+
+runs             one row per `edgeeval deploy`, with provenance (device facts, versions, hashes)
+variant_results  one row per variant: summary JSON plus headline columns for querying
+raw_blobs        the raw data a summary is recomputed from (npy/npz bytes, sha256-checked)
+Timestamps are UTC ISO-8601 strings so both back ends store and sort them the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, String, Table, Text)
+
+SCHEMA_VERSION = 1
+RUN_STATUSES = ("running", "ok", "gate_failed", "device_error", "error")
+VARIANT_STATUSES = ("ok", "gate_failed", "error")
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("status", String(20), nullable=False),
+    Column("command", Text),
+    Column("recipe_name", String(200)),
+    Column("recipe_hash", String(64)),
+    Column("recipe_path", Text),
+    Column("device_name", String(200)),
+    Column("device_facts", JSON),
+    Column("edgeeval_version", String(40)),
+    Column("git_sha", String(64)),
+    Column("git_sha_reason", Text),
+    Column("controller", JSON),
+    Column("agent_sha256", String(64)),
+    Column("dataset_sha256", String(64)),
+    Column("error", Text),
+    Column("settings", JSON),
+    Column("extra", JSON),
+    Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    Index("ix_runs_recipe_name", "recipe_name"),
+    Index("ix_runs_device_name", "device_name"),
+)
+
+variant_results = Table(
+    "variant_results", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("precision", String(40)),
+    Column("model_sha256", String(64)),
+    Column("model_size_bytes", BigInteger),
+    Column("started_at", String(40)),
+    Column("finished_at", String(40)),
+    Column("status", String(20), nullable=False),
+    Column("summary", JSON),
+    Column("p50_ms", Float),
+    Column("p90_ms", Float),
+    Column("p99_ms", Float),
+    Column("top1", Float),
+    Column("accuracy_drop_pt", Float),
+    Column("passed", Boolean),
+    Column("runtime", JSON),
+    # what summarize_variant needs besides the blobs: event scalars, gates, baseline accuracy
+    Column("inputs", JSON),
+    Column("error", Text),
+    Column("extra", JSON),
+    Index("ix_variant_results_run_id", "run_id"),
+)
+
+raw_blobs = Table(
+    "raw_blobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("variant_result_id", Integer, ForeignKey("variant_results.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("encoding", String(10), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("bytes", LargeBinary, nullable=False),
+    Index("ix_raw_blobs_variant_kind", "variant_result_id", "kind", unique=True),
+)

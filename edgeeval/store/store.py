@@ -1,0 +1,332 @@
+"""The results store: runs, variants and their raw data, on any SQLAlchemy URL.
+
+Each call is its own committed transaction, so a crash after a variant keeps that variant.
+JSON fields are scrubbed of secret-looking keys before they are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import re
+import uuid as uuidlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from ..errors import EdgeevalError, UserInputError
+from ..evaluate.summary import recompute, split_event
+from .schema import (RUN_STATUSES, SCHEMA_VERSION, VARIANT_STATUSES, metadata, raw_blobs, runs,
+                     variant_results)
+
+SCRUBBED = "[scrubbed]"
+_SECRET_WORDS = r"password|passwd|passphrase|token|secret|key_material|private_key|api_key|credentials?"
+_SECRET_KEY = re.compile(rf"(^|[_\-.\s])({_SECRET_WORDS})($|[_\-.\s])")
+# `--password x`, `--token=x`, `password=x` in free text such as the command line
+_SECRET_TEXT = re.compile(rf"(?i)(--?(?:[\w-]*[_-])?(?:{_SECRET_WORDS})[\w-]*(?:=|\s+)|"
+                          rf"\b(?:{_SECRET_WORDS})\s*[=:]\s*)(\S+)")
+_URL_PASSWORD = re.compile(r"(\w+://[^/\s:@]+:)([^@\s/]+)(@)")
+_RUN_FIELDS = {c.name for c in runs.columns} - {"id", "uuid", "created_at", "finished_at",
+                                                 "schema_version"}
+_RUN_JSON = ("device_facts", "controller", "settings", "extra")
+LATENCY_KINDS = ("latencies_ns", "warmup_ns")
+
+
+class RunNotFoundError(UserInputError, LookupError):
+    """A run or variant id that is not in this store."""
+
+
+class StoreIntegrityError(EdgeevalError):
+    """A stored blob no longer matches its sha256."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _is_secret_key(key: str) -> bool:
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key)).lower()
+    return bool(_SECRET_KEY.search(snake))
+
+
+def scrub_text(text: str | None) -> str | None:
+    """Mask secret-looking values in free text (flags, key=value, URL passwords)."""
+    if text is None:
+        return None
+    text = _SECRET_TEXT.sub(lambda m: m.group(1) + SCRUBBED, text)
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + SCRUBBED + m.group(3), text)
+
+
+def scrub(obj: Any) -> Any:
+    """JSON-ready copy: secret-looking keys masked at any depth, numpy scalars made plain,
+    non-finite floats kept as the strings 'nan'/'inf'/'-inf' (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): (SCRUBBED if _is_secret_key(k) and v is not None else scrub(v))
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return scrub(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store a {type(obj).__name__} in a JSON field: {obj!r:.80}")
+
+
+def _encode(kind: str, value) -> tuple[bytes, str]:
+    buf = io.BytesIO()
+    if isinstance(value, dict):
+        arrays = {str(k): np.asarray(v) for k, v in value.items()}
+        for k, a in arrays.items():
+            if a.dtype == object:
+                raise TypeError(f"raw {kind}[{k!r}] has dtype object; only numeric arrays are stored")
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue(), "npz"
+    arr = np.asarray(value, dtype="<i8") if kind in LATENCY_KINDS else np.asarray(value)
+    if arr.dtype == object:
+        raise TypeError(f"raw {kind} has dtype object; only numeric arrays are stored")
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue(), "npy"
+
+
+def _decode(data: bytes, encoding: str):
+    loaded = np.load(io.BytesIO(data), allow_pickle=False)
+    if encoding == "npz":
+        with loaded:
+            return {k: loaded[k] for k in loaded.files}
+    return loaded
+
+
+class Store:
+    """Results database at `url` (default: edgeeval.paths.store_url()); tables made if missing."""
+
+    def __init__(self, url: str | None = None):
+        if url is None:
+            from ..paths import store_url
+            url = store_url()
+        u = make_url(url)
+        kwargs: dict = {"json_serializer": lambda o: json.dumps(o, allow_nan=False)}
+        if u.get_backend_name() == "sqlite":
+            if u.database in (None, "", ":memory:"):
+                kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+            else:
+                Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                kwargs["connect_args"] = {"timeout": 30}
+        self.url = url
+        self.engine = create_engine(u, **kwargs)
+        if u.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_foreign_keys)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def begin_run(self, **fields) -> int:
+        """Insert a run in status 'running' and commit at once; returns its id."""
+        unknown = sorted(set(fields) - _RUN_FIELDS)
+        if unknown:
+            raise TypeError(f"begin_run: unknown field(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(_RUN_FIELDS))}")
+        row = dict(fields)
+        row.setdefault("status", "running")
+        _check_status(row["status"], RUN_STATUSES, "run")
+        if "edgeeval_version" not in row:
+            from .. import __version__
+            row["edgeeval_version"] = __version__
+        if row.get("git_sha") is None and not row.get("git_sha_reason"):
+            row["git_sha_reason"] = "not reported by the caller"
+        row = {k: scrub(v) if k in _RUN_JSON else scrub_text(v) if k in ("command", "error") else v
+               for k, v in row.items()}
+        row.update(uuid=str(uuidlib.uuid4()), created_at=utc_now(), schema_version=SCHEMA_VERSION)
+        with self.engine.begin() as conn:
+            return int(conn.execute(runs.insert().values(**row)).inserted_primary_key[0])
+
+    def update_run(self, run_id: int, **fields) -> None:
+        """Fill in run fields learnt later (e.g. device_facts after the probe); commits at once."""
+        unknown = sorted(set(fields) - (_RUN_FIELDS - {"status"}))
+        if unknown:
+            raise TypeError(f"update_run: unknown field(s) {', '.join(unknown)}; "
+                            "status is set by finish_run")
+        row = {k: scrub(v) if k in _RUN_JSON else scrub_text(v) if k in ("command", "error") else v
+               for k, v in fields.items()}
+        with self.engine.begin() as conn:
+            if conn.execute(update(runs).where(runs.c.id == run_id).values(**row)).rowcount == 0:
+                raise self._no_run(run_id)
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        """Set the final status (ok|gate_failed|device_error|error) and finish time."""
+        _check_status(status, RUN_STATUSES, "run")
+        with self.engine.begin() as conn:
+            res = conn.execute(update(runs).where(runs.c.id == run_id).values(
+                status=status, error=scrub_text(error), finished_at=utc_now()))
+            if res.rowcount == 0:
+                raise self._no_run(run_id)
+
+    def list_runs(self, limit: int = 20, recipe: str | None = None,
+                  device: str | None = None) -> list[dict]:
+        """Newest runs first, each with its variant count and how many passed."""
+        q = select(runs).order_by(runs.c.id.desc()).limit(limit)
+        if recipe is not None:
+            q = q.where(runs.c.recipe_name == recipe)
+        if device is not None:
+            q = q.where(runs.c.device_name == device)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+            ids = [r["id"] for r in rows]
+            counts: dict = {}
+            if ids:
+                cq = (select(variant_results.c.run_id, variant_results.c.passed, func.count())
+                      .where(variant_results.c.run_id.in_(ids))
+                      .group_by(variant_results.c.run_id, variant_results.c.passed))
+                for run_id, passed, n in conn.execute(cq):
+                    c = counts.setdefault(run_id, {"variants": 0, "variants_passed": 0})
+                    c["variants"] += n
+                    c["variants_passed"] += n if passed else 0
+        for r in rows:
+            r.update(counts.get(r["id"], {"variants": 0, "variants_passed": 0}))
+        return rows
+
+    def get_run(self, run_id: int) -> dict:
+        """The run with its variants (summaries, not blobs; `raw_kinds` lists the blobs)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise self._no_run(run_id)
+            run = dict(row._mapping)
+            vq = select(variant_results).where(variant_results.c.run_id == run_id) \
+                .order_by(variant_results.c.id)
+            run["variants"] = [dict(v._mapping) for v in conn.execute(vq)]
+            kinds: dict = {}
+            if run["variants"]:
+                bq = select(raw_blobs.c.variant_result_id, raw_blobs.c.kind).where(
+                    raw_blobs.c.variant_result_id.in_([v["id"] for v in run["variants"]])
+                ).order_by(raw_blobs.c.id)
+                for vid, kind in conn.execute(bq):
+                    kinds.setdefault(vid, []).append(kind)
+        for v in run["variants"]:
+            v["raw_kinds"] = kinds.get(v["id"], [])
+        return run
+
+    # -- variants -----------------------------------------------------------------------------
+
+    def add_variant(self, run_id: int, name: str, *, summary: dict | None,
+                    raw: dict[str, Any] | None = None, event: dict | None = None,
+                    gates: dict | None = None, baseline_accuracy: float | None = None,
+                    precision: str | None = None, model_sha256: str | None = None,
+                    model_size_bytes: int | None = None, started_at: str | None = None,
+                    finished_at: str | None = None, status: str | None = None,
+                    runtime: dict | None = None, error: str | None = None,
+                    extra: dict | None = None) -> int:
+        """Store one variant and its raw data in its own committed transaction.
+
+        `event` is the agent's result event: its latencies_ns/warmup_ns become blobs (unless
+        `raw` has them) and its other fields, with `gates` and `baseline_accuracy`, are kept
+        so `recompute_variant` can rebuild `summary` exactly.
+        """
+        raw = dict(raw or {})
+        inputs = None
+        if event is not None:
+            scalars, lists = split_event(event)
+            for kind, arr in lists.items():
+                raw.setdefault(kind, arr)
+            inputs = scrub({"event": scalars, "gates": gates or {},
+                            "baseline_accuracy": baseline_accuracy,
+                            "confidence": (summary or {}).get("latency", {}).get("confidence", 0.95)})
+        if status is None:
+            status = ("error" if error or summary is None
+                      else "gate_failed" if not summary.get("passed") else "ok")
+        _check_status(status, VARIANT_STATUSES, "variant")
+        lat = (summary or {}).get("latency") or {}
+        acc = (summary or {}).get("accuracy") or {}
+        row = dict(run_id=run_id, name=name, precision=precision, model_sha256=model_sha256,
+                   model_size_bytes=model_size_bytes, started_at=started_at,
+                   finished_at=finished_at or utc_now(), status=status,
+                   summary=None if summary is None else scrub(summary),
+                   p50_ms=lat.get("p50"), p90_ms=lat.get("p90"), p99_ms=lat.get("p99"),
+                   top1=acc.get("top1"), accuracy_drop_pt=acc.get("drop_pt"),
+                   passed=None if summary is None else bool(summary.get("passed")),
+                   runtime=scrub(runtime), inputs=inputs, error=scrub_text(error),
+                   extra=scrub(extra))
+        blobs = []
+        for kind, value in raw.items():
+            if value is None:
+                continue
+            data, encoding = _encode(kind, value)
+            blobs.append(dict(kind=kind, encoding=encoding, bytes=data, size_bytes=len(data),
+                              sha256=hashlib.sha256(data).hexdigest()))
+        with self.engine.begin() as conn:
+            if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+                raise self._no_run(run_id)
+            vid = int(conn.execute(variant_results.insert().values(**row)).inserted_primary_key[0])
+            if blobs:
+                conn.execute(raw_blobs.insert(), [dict(b, variant_result_id=vid) for b in blobs])
+        return vid
+
+    def get_raw(self, variant_id: int, kind: str):
+        """The raw array (npy) or dict of arrays (npz), verified against its sha256."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(raw_blobs).where(
+                (raw_blobs.c.variant_result_id == variant_id) & (raw_blobs.c.kind == kind))).first()
+        if row is None:
+            raise KeyError(f"variant {variant_id} has no raw {kind!r} in {self._where()}")
+        data = bytes(row.bytes)
+        if hashlib.sha256(data).hexdigest() != row.sha256:
+            raise StoreIntegrityError(f"raw {kind!r} of variant {variant_id} does not match its "
+                                      f"sha256 in {self._where()}: the database was altered")
+        return _decode(data, row.encoding)
+
+    def recompute_variant(self, variant_id: int) -> dict:
+        """summarize_variant() again on the stored raw data; equals the stored summary."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(variant_results.c.inputs).where(
+                variant_results.c.id == variant_id)).first()
+            if row is None:
+                raise RunNotFoundError(f"variant {variant_id} is not in {self._where()}")
+            kinds = [k for (k,) in conn.execute(select(raw_blobs.c.kind).where(
+                raw_blobs.c.variant_result_id == variant_id))]
+        if row.inputs is None:
+            raise ValueError(f"variant {variant_id} was stored without its result event; "
+                             "it cannot be recomputed")
+        stored = dict(row.inputs)
+        stored["raw"] = {k: self.get_raw(variant_id, k) for k in kinds}
+        return recompute(stored)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def _no_run(self, run_id) -> RunNotFoundError:
+        return RunNotFoundError(f"run {run_id} is not in {self._where()}; "
+                                "list runs with `edgeeval results list`")
+
+
+def _check_status(status: str, allowed: tuple, what: str) -> None:
+    if status not in allowed:
+        raise ValueError(f"{what} status {status!r} is not one of {', '.join(allowed)}")
+
+
+def _sqlite_foreign_keys(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
