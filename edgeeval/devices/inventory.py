@@ -1,0 +1,209 @@
+"""The device inventory: which boards exist and how to reach them.
+
+A YAML file (or a directory of *.yaml files) with a top-level `devices:` list:
+
+    devices:
+      - name: pi5                     # unique; used in commands and results
+        ssh: pi@192.168.1.50:22       # user@host:port, or an ~/.ssh/config alias
+        python: /usr/bin/python3      # the board's interpreter (default python3)
+        workdir: ~/.edgeeval          # board cache + runs (default); relative = login dir
+        timeouts: {connect: 10, command: 120}
+        runtime: {providers: [CPUExecutionProvider], intra_op_num_threads: 4}
+        tags: [arm64, pi]
+        facts: {price_usd: 80, tdp_w: 12}
+
+The built-in `local` device (this machine, subprocess) is always present unless redefined.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from .._yaml import load_model, line_of
+from ..errors import UserInputError
+
+LOCAL = "local"
+
+
+class Timeouts(BaseModel):
+    """Seconds, except user_timeout_ms (TCP_USER_TIMEOUT: how fast a cut link is noticed)."""
+    model_config = ConfigDict(extra="forbid")
+    connect: float = Field(10.0, gt=0)
+    banner: float = Field(15.0, gt=0)
+    auth: float = Field(15.0, gt=0)
+    command: float = Field(60.0, gt=0)
+    user_timeout_ms: int = Field(10000, ge=1000)
+
+
+class RuntimeSettings(BaseModel):
+    """Per-board runtime overrides; only these fields exist."""
+    model_config = ConfigDict(extra="forbid")
+    providers: list[str] | None = None
+    intra_op_num_threads: int | None = Field(None, ge=0)
+    inter_op_num_threads: int | None = Field(None, ge=0)
+    session_config: dict[str, str] = Field(default_factory=dict)
+
+
+class Facts(BaseModel):
+    """What the user knows about the board (for cost/energy columns); other keys are kept."""
+    model_config = ConfigDict(extra="allow")
+    price_usd: float | None = Field(None, ge=0)
+    tdp_w: float | None = Field(None, gt=0)
+    notes: str | None = None
+
+
+class Device(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
+    ssh: str | None = None
+    python: str = "python3"
+    workdir: str = "~/.edgeeval"
+    ssh_config: str | None = None
+    known_hosts: str | None = None
+    identity_file: str | None = None
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    tags: list[str] = Field(default_factory=list)
+    facts: Facts = Field(default_factory=Facts)
+    _source: str | None = PrivateAttr(None)  # FILE:LINE it came from (set by the loader)
+
+    @property
+    def source(self) -> str:
+        return self._source or "(built in)"
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, v: str) -> str:
+        if "\x00" in v or "\n" in v or "\r" in v:
+            raise ValueError("contains a NUL or line break; give a plain path")
+        if ".." in v.split("/"):
+            raise ValueError("a '..' component is not allowed; give a direct path such as ~/.edgeeval")
+        if not v.strip():
+            raise ValueError("is empty; give a path such as ~/.edgeeval")
+        return v
+
+    @field_validator("ssh", "python")
+    @classmethod
+    def _no_blank(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or "\n" in v or "\x00" in v):
+            raise ValueError("must be a non-empty single-line text")
+        return v
+
+    @model_validator(mode="after")
+    def _ssh_needed(self) -> "Device":
+        if self.ssh is None and self.name != LOCAL:
+            raise ValueError(f"device {self.name!r} has no `ssh:`; add `ssh: user@host:port` "
+                             f"(only the built-in `local` device runs without SSH)")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.ssh is None
+
+
+def builtin_local() -> Device:
+    """This machine as a board: the running interpreter, cache under paths.local_board_dir()."""
+    return Device(name=LOCAL, python=sys.executable, workdir=".", tags=["builtin"])
+
+
+class InventoryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    devices: list[Device] = Field(default_factory=list)
+
+
+class Inventory:
+    """Devices by name; `local` is present unless a file redefines it."""
+
+    def __init__(self, devices: list[Device] | None = None):
+        self.devices: dict[str, Device] = {LOCAL: builtin_local()}
+        for d in devices or []:
+            self.devices[d.name] = d
+
+    def names(self) -> list[str]:
+        return list(self.devices)
+
+    def __iter__(self):
+        return iter(self.devices.values())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.devices
+
+    def get(self, name: str) -> Device:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise UserInputError(f"device {name!r} is not in the inventory; known devices: "
+                                 f"{', '.join(sorted(self.devices))}; add it to your devices YAML") from None
+
+
+def _load_file(path: Path) -> list[Device]:
+    inv = load_model(path, InventoryFile)
+    problems, seen = [], {}
+    for i, d in enumerate(inv.devices):
+        d._source = f"{path}:{line_of(path, ('devices', i)) or 1}"
+        if d.name in seen:
+            problems.append(f"{d.source}: device name {d.name!r} is already used at {seen[d.name]}; "
+                            f"give each device a unique name")
+        seen[d.name] = d.source
+    if problems:
+        raise UserInputError(problems)
+    return inv.devices
+
+
+def load_inventory(path: str | Path | None) -> Inventory:
+    """Load a devices YAML file, or every *.yaml in a directory (names unique across files)."""
+    if path is None:
+        return Inventory()
+    path = Path(path).expanduser()
+    if path.is_dir():
+        files = sorted(list(path.glob("*.yaml")) + list(path.glob("*.yml")))
+    elif path.exists():
+        files = [path]
+    else:
+        raise UserInputError(f"{path}: inventory not found; give a devices YAML file or a directory of them")
+    devices: list[Device] = []
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    for f in files:
+        try:
+            loaded = _load_file(f)
+        except UserInputError as exc:
+            problems += exc.problems
+            continue
+        for d in loaded:
+            if d.name in seen:
+                problems.append(f"{d.source}: device name {d.name!r} is already defined at {seen[d.name]}; "
+                                f"rename one of them")
+                continue
+            seen[d.name] = d.source
+            devices.append(d)
+    if problems:
+        raise UserInputError(problems)
+    return Inventory(devices)
+
+
+def ssh_target(device: Device):
+    """The resolved SSHTarget of a device (applies its ssh_config, keys, known_hosts, timeouts)."""
+    from ..transport.ssh import resolve_target
+
+    t = device.timeouts
+    return resolve_target(
+        device.name, device.ssh, device.ssh_config or "~/.ssh/config",
+        identity_files=[device.identity_file] if device.identity_file else None,
+        known_hosts_files=[device.known_hosts] if device.known_hosts else None,
+        connect_timeout=t.connect, banner_timeout=t.banner, auth_timeout=t.auth,
+        command_timeout=t.command, user_timeout_ms=t.user_timeout_ms)
+
+
+def connect(device: Device):
+    """A Transport for the device (not opened yet: it opens on first use)."""
+    if device.is_local:
+        from ..transport.local import LocalTransport
+
+        return LocalTransport(device.name)
+    from ..transport.ssh import SSHTransport
+
+    return SSHTransport(ssh_target(device))
