@@ -1,0 +1,407 @@
+"""`edgeeval build`: recipe -> fp32 export -> variants, each an .onnx in the artifact cache, plus a manifest.
+
+Cache keys are hashes of what each step reads, so hits are decided before anything heavy
+is imported:  data key    = H(data section, data/callable file hashes, tool versions)
+              model key   = H(source section, opset, source file hashes, versions [, data key])
+              variant key = H(model key, variant settings, versions [, data key for int8-static])
+The fp32 export is shared by every variant; changing one variant rebuilds only that one.
+Artifacts are always self-contained .onnx files: an onnx source's external data is
+inlined (models over protobuf's 2 GB limit are refused with a BuildError).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__, paths
+from ..errors import BuildError, UserInputError
+from . import cache
+from .schema import Recipe, load_recipe, sha256_json
+from .sources import LABELS, data_fingerprint, load_splits, source_fingerprint
+
+Progress = Callable[[str], None]
+_TWO_GB = 2**31 - 1
+_DEFAULT_CALIBRATION = 200
+
+
+@dataclass
+class VariantArtifact:
+    name: str
+    precision: str
+    path: Path
+    sha256: str
+    size_bytes: int
+    opset: int | None
+    inputs: list[dict]          # [{"name", "shape": [int|str|None], "dtype"}]
+    outputs: list[dict]
+    quantization: dict          # settings with defaults filled in, plus the tools used
+    cached: bool
+    seconds: float
+    key: str = ""
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+@dataclass
+class EvalSet:
+    """The test split as pushed to boards: inputs by name plus `labels` (when the data has labels)."""
+    path: Path
+    sha256: str
+    size_bytes: int
+    inputs: list[str]
+    labels: str | None
+    samples: int
+    calibration_path: Path
+    calibration_sha256: str
+    calibration_samples: int
+    calibration_from: str
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["path"], d["calibration_path"] = str(self.path), str(self.calibration_path)
+        return d
+
+
+@dataclass
+class BuildResult:
+    recipe: Recipe
+    variants: list[VariantArtifact]
+    eval_set: EvalSet
+    fp32: VariantArtifact       # the exported fp32 model: the server baseline's model
+    manifest: dict
+    manifest_path: Path
+    seconds: float = 0.0
+    built: list[str] = field(default_factory=list)   # names of variants that were (re)built
+
+    def variant(self, name: str) -> VariantArtifact:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    @property
+    def cached(self) -> bool:
+        return not self.built
+
+
+def tool_versions(recipe: Recipe) -> dict[str, str]:
+    """Versions that change build outputs; importlib.metadata reads them without importing anything."""
+    names = ["onnx", "onnxruntime", "numpy"]
+    if recipe.source.type == "python" or recipe.data.type == "python":
+        names += ["torch", "scikit-learn"]
+    out = {"python": platform.python_version(), "edgeeval": __version__}
+    for n in names:
+        try:
+            out[n] = importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _record_dir(recipe: Recipe) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", recipe.name)[:40]
+    where = sha256_json(str(recipe.path.resolve()))[:12]
+    return paths.builds_dir() / f"{slug}-{where}"
+
+
+def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = False,
+          progress: Progress | None = None) -> BuildResult:
+    """Build the recipe's variants (or `only` those), reusing every cached step unless `force`."""
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    recipe = load_recipe(recipe_path)
+    selected = _select(recipe, only)
+    hashes = cache.FileHashes()
+    versions = tool_versions(recipe)
+    python_source = recipe.source.type == "python"
+
+    source_fp = source_fingerprint(recipe, hashes)
+    data_key = sha256_json({"step": "data", "fp": data_fingerprint(recipe, hashes), "versions": versions})
+    model_key = sha256_json({"step": "fp32", "fp": source_fp, "versions": versions,
+                             "data": data_key if python_source else None})
+    keys = {v.name: sha256_json({"step": "variant", "model": model_key, "settings": v.settings(),
+                                 "versions": versions,
+                                 "data": data_key if v.precision == "int8-static" else None})
+            for v in selected}
+    hashes.save()
+
+    store = cache.KeyStore()
+    hit = (lambda key: None) if force else store.hit
+    state = _State(recipe, store)
+
+    data_entry = hit(data_key)
+    if data_entry is None:
+        say("preparing eval and calibration sets")
+        data_entry = state.build_data(data_key)
+    _check_calibration_samples(recipe, selected, data_entry["meta"])
+
+    model_entry = hit(model_key)
+    fp32_seconds, fp32_cached = 0.0, model_entry is not None
+    if model_entry is None:
+        t = time.perf_counter()
+        say("exporting fp32 model" if python_source else "importing fp32 model")
+        model_entry = state.build_fp32(model_key)
+        fp32_seconds = time.perf_counter() - t
+    _check_data_matches(recipe, model_entry["meta"]["io"], data_entry["meta"])
+    fp32 = _artifact("fp32", "fp32", model_entry, {"precision": "fp32"}, cached=fp32_cached,
+                     seconds=fp32_seconds, key=model_key)
+
+    variants, built = [], []
+    with tempfile.TemporaryDirectory(dir=paths.artifacts_dir(), prefix=".build-") as tmp:
+        state.tmp = Path(tmp)
+        for v in selected:
+            entry = hit(keys[v.name])
+            t = time.perf_counter()
+            if entry is None:
+                say(f"building {v.name} ({v.precision})")
+                entry = state.build_variant(keys[v.name], v, model_entry, data_entry)
+                built.append(v.name)
+            seconds = time.perf_counter() - t
+            variants.append(_artifact(v.name, v.precision, entry, {**v.settings(), **entry["meta"].get("tools", {})},
+                                      cached=v.name not in built, seconds=seconds, key=keys[v.name]))
+
+    eval_set = _eval_set(data_entry)
+    manifest = {
+        "manifest_version": 1,
+        "recipe": recipe.name,
+        "recipe_path": str(recipe.path.resolve()),
+        "recipe_hash": recipe.recipe_hash(),
+        "source_hash": sha256_json(source_fp),
+        "dataset_sha256": eval_set.sha256,
+        "eval_set": eval_set.to_json(),
+        "keys": {"data": data_key, "fp32": model_key},
+        "tool_versions": versions,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fp32": fp32.to_json(),
+        "variants": [v.to_json() for v in variants],
+    }
+    record_dir = _record_dir(recipe)
+    cache.write_json_atomic(record_dir / "record.json", {  # which keys this recipe used last
+        "recipe": recipe.name, "recipe_path": manifest["recipe_path"],
+        "data": data_key, "fp32": model_key, "variants": keys})
+    manifest_path = record_dir / "manifest.json"
+    cache.write_json_atomic(manifest_path, manifest)
+    return BuildResult(recipe, variants, eval_set, fp32, manifest, manifest_path,
+                       seconds=time.perf_counter() - t0, built=built)
+
+
+def _select(recipe: Recipe, only: list[str] | None):
+    if not only:
+        return list(recipe.variants)
+    names = [v.name for v in recipe.variants]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise UserInputError(f"{recipe.path}: no variant named {n!r}; the recipe has {names}" for n in unknown)
+    return [v for v in recipe.variants if v.name in only]
+
+
+def _check_calibration_samples(recipe: Recipe, selected, data_meta: dict) -> None:
+    available = data_meta["calibration_samples"]
+    problems = []
+    for i, v in enumerate(recipe.variants):
+        if v in selected and v.calibration_samples and v.calibration_samples > available:
+            problems.append(f"{recipe.line('variants', i, 'calibration_samples')}: field "
+                            f"variants.{i}.calibration_samples: {v.calibration_samples} requested but the "
+                            f"calibration split has {available} samples; lower it or provide more data")
+    if problems:
+        raise UserInputError(problems)
+
+
+def _artifact(name, precision, entry, quantization, *, cached, seconds, key) -> VariantArtifact:
+    art, meta = entry["artifacts"][0], entry["meta"]
+    return VariantArtifact(name=name, precision=precision,
+                           path=cache.artifact_path(art["sha256"], art["suffix"]),
+                           sha256=art["sha256"], size_bytes=art["size"], opset=meta["io"]["opset"],
+                           inputs=meta["io"]["inputs"], outputs=meta["io"]["outputs"],
+                           quantization=quantization, cached=cached, seconds=round(seconds, 3), key=key)
+
+
+def _eval_set(entry: dict) -> EvalSet:
+    ev, cal = entry["artifacts"]
+    m = entry["meta"]
+    return EvalSet(path=cache.artifact_path(ev["sha256"], ev["suffix"]), sha256=ev["sha256"],
+                   size_bytes=ev["size"], inputs=m["inputs"], labels=m["labels"], samples=m["samples"],
+                   calibration_path=cache.artifact_path(cal["sha256"], cal["suffix"]),
+                   calibration_sha256=cal["sha256"], calibration_samples=m["calibration_samples"],
+                   calibration_from=m["calibration_from"])
+
+
+def _art(sha: str, suffix: str, size: int) -> dict:
+    return {"sha256": sha, "suffix": suffix, "size": size}
+
+
+class _State:
+    """The work of a build that missed the cache; heavy modules are imported only in here."""
+
+    def __init__(self, recipe: Recipe, store: cache.KeyStore):
+        self.recipe, self.store = recipe, store
+        self.splits: dict | None = None
+        self.tmp: Path | None = None
+        self._pre: tuple[Path, dict] | None = None
+
+    def _splits(self) -> dict:
+        if self.splits is None:
+            self.splits = load_splits(self.recipe, need_train=self.recipe.source.type == "python")
+        return self.splits
+
+    def build_data(self, key: str) -> dict:
+        splits = self._splits()
+        test = splits["test"]
+        if "calibration" in splits:
+            calib, origin = splits["calibration"], "calibration split"
+        else:
+            n = min(_DEFAULT_CALIBRATION, len(next(iter(test.values()))))
+            calib, origin = {k: v[:n] for k, v in test.items()}, f"first {n} samples of the eval set"
+        inputs = [k for k in test if k != LABELS]
+        arts = []
+        with tempfile.TemporaryDirectory(dir=paths.artifacts_dir(), prefix=".build-") as tmp:
+            for name, arrays in (("eval.npz", test), ("calibration.npz", calib)):
+                p = Path(tmp) / name
+                cache.write_npz(p, arrays)
+                sha, _, size = cache.store_file(p, ".npz", move=True)
+                arts.append(_art(sha, ".npz", size))
+        meta = {"inputs": inputs, "labels": LABELS if LABELS in test else None,
+                "samples": int(len(test[inputs[0]])), "calibration_samples": int(len(calib[inputs[0]])),
+                "calibration_from": origin,
+                "dtypes": {k: str(test[k].dtype) for k in inputs},
+                "shapes": {k: list(test[k].shape) for k in inputs}}
+        return self.store.put(key, arts, meta)
+
+    def build_fp32(self, key: str) -> dict:
+        from .sources import load_callable, model_io
+
+        r = self.recipe
+        with tempfile.TemporaryDirectory(dir=paths.artifacts_dir(), prefix=".build-") as tmp:
+            raw = Path(tmp) / "exported.onnx"
+            if r.source.type == "onnx":
+                src = r.resolve(r.source.path)
+                where = f"{r.line('source', 'path')}: field source.path"
+            else:
+                src = raw
+                where = f"{r.line('source', 'callable')}: field source.callable"
+                fn = load_callable(r, r.source.callable, ("source", "callable"))
+                splits = self._splits()
+                try:
+                    fn(splits, raw, r.export.opset, **r.source.params)
+                except Exception as exc:
+                    raise BuildError(f"{where}: {r.source.callable} raised {type(exc).__name__}: {exc}") from exc
+                if not raw.is_file():
+                    raise BuildError(f"{where}: {r.source.callable} returned without writing {raw.name}; "
+                                     "it must write an fp32 .onnx to out_path")
+            out = Path(tmp) / "fp32.onnx"
+            _self_contained(src, out, where)
+            io = model_io(out)
+            sha, _, size = cache.store_file(out, ".onnx", move=True)
+        return self.store.put(key, [_art(sha, ".onnx", size)], {"io": io, "tools": {}})
+
+    def build_variant(self, key: str, v, model_entry: dict, data_entry: dict) -> dict:
+        from . import quantize
+        from .sources import model_io
+
+        art = model_entry["artifacts"][0]
+        fp32_path = cache.artifact_path(art["sha256"], art["suffix"])
+        settings = v.settings()
+        if v.precision == "fp32":
+            return self.store.put(key, model_entry["artifacts"], {"io": model_entry["meta"]["io"], "tools": {}})
+        out = self.tmp / f"{key}.onnx"
+        if v.precision == "fp16":
+            tools = quantize.to_fp16(fp32_path, out, settings)
+        else:
+            pre_path, pre_info = self._pre_processed(fp32_path)
+            if v.precision == "int8-dynamic":
+                tools = quantize.quantize_dynamic(pre_path, out, settings)
+            else:
+                tools = quantize.quantize_static(pre_path, out, settings, self._calibration(data_entry),
+                                                 model_entry["meta"]["io"]["inputs"])
+            tools = {**pre_info, **tools}
+        _check_onnx(out, f"variant {v.name!r}")
+        io = model_io(out)
+        sha, _, size = cache.store_file(out, ".onnx", move=True)
+        return self.store.put(key, [_art(sha, ".onnx", size)], {"io": io, "tools": tools})
+
+    def _pre_processed(self, fp32_path: Path) -> tuple[Path, dict]:
+        if self._pre is None:
+            from .quantize import pre_process
+            dst = self.tmp / "pre-processed.onnx"
+            self._pre = (dst, pre_process(fp32_path, dst))
+        return self._pre
+
+    def _calibration(self, data_entry: dict) -> dict:
+        import numpy as np
+
+        cal = data_entry["artifacts"][1]
+        with np.load(cache.artifact_path(cal["sha256"], cal["suffix"])) as z:
+            return {k: z[k] for k in z.files if k != LABELS}
+
+
+def _self_contained(src: Path, dst: Path, where: str) -> None:
+    """Copy an .onnx into dst with any external data inlined, after checking it is a valid model."""
+    import onnx
+    from .sources import onnx_files
+
+    total = sum(f.stat().st_size for f in onnx_files(src, cache.FileHashes()) if f.exists())
+    if total > _TWO_GB:
+        raise BuildError(f"{where}: the model is {total / 2**30:.1f} GB; edgeeval builds self-contained .onnx "
+                         "files and protobuf caps those at 2 GB (models this large are not supported yet)")
+    try:
+        model = onnx.load(str(src))          # loads external data from src's folder
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise BuildError(f"{where}: {src.name} is not a valid ONNX model: {type(exc).__name__}: {exc}") from exc
+    onnx.save_model(model, str(dst))
+
+
+def _check_onnx(path: Path, what: str) -> None:
+    import onnx
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:
+        raise BuildError(f"{what}: produced an invalid model: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_data_matches(recipe: Recipe, io: dict, data_meta: dict) -> None:
+    """The eval set must feed the model as is: same input names, dtypes and fixed dimensions."""
+    where = f"{recipe.line('data')}: field data"
+    want = {i["name"]: i for i in io["inputs"]}
+    have = data_meta["inputs"]
+    if sorted(want) != sorted(have):
+        raise UserInputError(f"{where}: the data provides inputs {sorted(have)} but the model expects "
+                             f"{sorted(want)}; rename the arrays (data.preprocess or data.inputs)")
+    problems = []
+    for name, spec in want.items():
+        dtype, shape = data_meta["dtypes"][name], data_meta["shapes"][name]
+        if dtype != spec["dtype"]:
+            problems.append(f"{where}: input {name!r} is {dtype} but the model expects {spec['dtype']}; "
+                            "convert it in data.preprocess")
+        if spec["shape"] and len(shape) != len(spec["shape"]):
+            problems.append(f"{where}: input {name!r} has shape {shape} (samples first) but the model expects "
+                            f"rank {len(spec['shape'])} {spec['shape']}; reshape it in data.preprocess")
+            continue
+        for j, (d, m) in enumerate(zip(shape[1:], spec["shape"][1:]), start=1):
+            if isinstance(m, int) and m > 0 and d != m:
+                problems.append(f"{where}: input {name!r} axis {j} is {d} but the model expects {m}")
+    if problems:
+        raise UserInputError(problems)
+
+
+def load_manifest(recipe_path: Path | str) -> dict | None:
+    """The manifest of the last build of a recipe, or None (reads JSON only)."""
+    recipe = load_recipe(recipe_path)
+    return cache.read_json(_record_dir(recipe) / "manifest.json")
+
+
+def describe(result: BuildResult) -> list[dict[str, Any]]:
+    """One row per variant, for CLI tables."""
+    return [{"variant": v.name, "precision": v.precision, "size_bytes": v.size_bytes, "sha256": v.sha256[:12],
+             "cached": v.cached, "seconds": v.seconds} for v in result.variants]

@@ -1,0 +1,361 @@
+"""The recipe: one YAML file naming a model source, its data, the variants to build, how to run and judge them.
+
+Loaded through edgeeval._yaml.load_model, so every problem (syntax, unknown key, wrong
+type, impossible value, missing file) is one line `FILE:LINE: field x: problem; fix`,
+all reported together. Relative paths are relative to the recipe's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from .._yaml import line_of, load_model
+from ..errors import UserInputError
+
+# "pkg.mod:fn" or "relative/file.py:fn"
+_MODULE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+_FILE_CALLABLE = re.compile(r"^.+\.py:[A-Za-z_]\w*$")
+
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_callable(value: str | None) -> str | None:
+    if value is None:
+        return value
+    if not (_MODULE_CALLABLE.match(value) or _FILE_CALLABLE.match(value)):
+        raise _bad(f"{value!r} is not a callable reference; "
+                   "write 'package.module:function' or 'path/to/file.py:function'")
+    return value
+
+
+def _only_for(kinds: dict[str, tuple[str, ...]], field: str, value: Any, info: ValidationInfo,
+              required: dict[str, str] | None = None) -> Any:
+    """Refuse a field that does not apply to the section's `type` (instead of ignoring it); demand required ones."""
+    kind = info.data.get("type")
+    allowed = kinds[field]
+    if value is not None and kind is not None and kind not in allowed:
+        raise _bad(f"only applies to {' or '.join(allowed)}, not {kind}; remove it")
+    if value is None and required and kind is not None and required.get(kind) == field:
+        raise _bad(f"type {kind} needs `{field}`; add it")
+    return value
+
+
+def _bad(msg: str) -> PydanticCustomError:
+    return PydanticCustomError("recipe_value", msg)
+
+
+_SOURCE_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("onnx",)}
+
+
+class Source(_Strict):
+    """Where the fp32 model comes from.
+
+    python: `callable` fn(data, out_path, opset, **params) writes an fp32 .onnx.
+    onnx:   `path` to a ready fp32 .onnx (external data next to it is hashed and inlined).
+    """
+    type: Literal["python", "onnx"]
+    callable: Optional[str] = Field(None, validate_default=True)
+    params: Optional[dict[str, Any]] = None
+    path: Optional[str] = Field(None, validate_default=True)
+
+    @field_validator(*_SOURCE_FIELDS)
+    @classmethod
+    def _applies(cls, v: Any, info: ValidationInfo) -> Any:
+        v = _only_for(_SOURCE_FIELDS, info.field_name, v, info, {"python": "callable", "onnx": "path"})
+        return _check_callable(v) if info.field_name == "callable" else v
+
+    @model_validator(mode="after")
+    def _params(self) -> "Source":
+        if self.type == "python" and self.params is None:
+            self.params = {}
+        return self
+
+
+_DATA_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("npz",), "labels": ("npz",),
+                "inputs": ("npz",), "calibration": ("npz",)}
+
+
+class Data(_Strict):
+    """Eval (`test`), calibration and, for python sources, train splits.
+
+    python: `callable` fn(**params) returns the splits (see edgeeval.recipes.sources).
+    npz:    `path` to the eval .npz (inputs by name + the `labels` key); `calibration` another
+            .npz (default: the first samples of the eval set); `inputs` picks keys.
+    `preprocess` ("module:function") maps each split's dict of arrays to a new one.
+    """
+    type: Literal["python", "npz"]
+    callable: Optional[str] = Field(None, validate_default=True)
+    params: Optional[dict[str, Any]] = None
+    path: Optional[str] = Field(None, validate_default=True)
+    labels: Optional[str] = None           # npz: default "labels"; null for none
+    inputs: Optional[list[str]] = None     # npz: default every key except the labels key
+    calibration: Optional[str] = None
+    preprocess: Optional[str] = None
+
+    @field_validator(*_DATA_FIELDS, "preprocess")
+    @classmethod
+    def _applies(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.field_name in _DATA_FIELDS:
+            v = _only_for(_DATA_FIELDS, info.field_name, v, info, {"python": "callable", "npz": "path"})
+        return _check_callable(v) if info.field_name in ("callable", "preprocess") else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_labels(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "npz" and "labels" not in data:
+            data = {**data, "labels": "labels"}
+        return data
+
+    @model_validator(mode="after")
+    def _params(self) -> "Data":
+        if self.type == "python" and self.params is None:
+            self.params = {}
+        return self
+
+
+class Export(_Strict):
+    opset: int = Field(17, ge=7, le=26)      # used by python sources; onnx sources keep their own
+
+
+class Gates(_Strict):
+    """Pass/fail limits; every one optional. Times in milliseconds, fractions in 0..1."""
+    accuracy_drop_pt: Optional[float] = Field(None, ge=0)
+    min_accuracy: Optional[float] = Field(None, ge=0, le=1)
+    min_top1_agreement: Optional[float] = Field(None, ge=0, le=1)
+    min_cosine: Optional[float] = Field(None, ge=-1, le=1)
+    max_abs_error: Optional[float] = Field(None, ge=0)
+    min_psnr_db: Optional[float] = None
+    p50_ms: Optional[float] = Field(None, gt=0)
+    p90_ms: Optional[float] = Field(None, gt=0)
+    p99_ms: Optional[float] = Field(None, gt=0)
+    mean_ms: Optional[float] = Field(None, gt=0)
+    max_peak_rss_mb: Optional[float] = Field(None, gt=0)
+    max_load_ms: Optional[float] = Field(None, gt=0)
+
+
+# settings that only make sense for some precisions: field -> precisions allowing it
+_ONLY_FOR = {
+    "per_channel": ("int8-dynamic", "int8-static"),
+    "reduce_range": ("int8-dynamic", "int8-static"),
+    "weight_type": ("int8-dynamic", "int8-static"),
+    "op_types_to_quantize": ("int8-dynamic", "int8-static"),
+    "nodes_to_exclude": ("int8-dynamic", "int8-static"),
+    "quant_format": ("int8-static",),
+    "activation_type": ("int8-static",),
+    "calibration_method": ("int8-static",),
+    "calibration_samples": ("int8-static",),
+    "keep_io_types": ("fp16",),
+}
+
+
+class Variant(_Strict):
+    """One build output. Settings that do not apply to the precision are refused, not ignored."""
+    name: str = Field(min_length=1)
+    precision: Precision
+    per_channel: Optional[bool] = None                 # default True for int8
+    reduce_range: Optional[bool] = None                # default False
+    weight_type: Optional[Literal["int8", "uint8"]] = None            # default int8
+    activation_type: Optional[Literal["int8", "uint8"]] = None        # default int8
+    quant_format: Optional[Literal["qdq", "qoperator"]] = None        # default qdq
+    calibration_method: Optional[Literal["minmax", "entropy", "percentile"]] = None  # default minmax
+    calibration_samples: Optional[int] = Field(None, ge=1)            # default all (<= 200)
+    op_types_to_quantize: Optional[list[str]] = None
+    nodes_to_exclude: Optional[list[str]] = None
+    keep_io_types: Optional[bool] = None               # fp16: default True (inputs/outputs stay float32)
+    gates: Optional[Gates] = None
+
+    @field_validator("name")
+    @classmethod
+    def _unique_name(cls, v: str, info: ValidationInfo) -> str:
+        # with a validation context (load_model gives one) the duplicate's own line is reported
+        if isinstance(info.context, dict):
+            seen = info.context.setdefault("_variant_names", set())
+            if v in seen:
+                raise _bad(f"variant name {v!r} is used twice; names must be unique")
+            seen.add(v)
+        return v
+
+    @field_validator(*_ONLY_FOR, mode="after")
+    @classmethod
+    def _applies(cls, value: Any, info: ValidationInfo) -> Any:
+        precision = info.data.get("precision")
+        allowed = _ONLY_FOR[info.field_name]
+        if value is not None and precision is not None and precision not in allowed:
+            raise _bad(f"only applies to precision {' or '.join(allowed)}, not {precision}; remove it")
+        return value
+
+    def settings(self) -> dict[str, Any]:
+        """The build settings with defaults filled in: what the variant's cache key covers."""
+        p = self.precision
+        out: dict[str, Any] = {"precision": p}
+        if p == "fp16":
+            out["keep_io_types"] = True if self.keep_io_types is None else self.keep_io_types
+        if p.startswith("int8"):
+            out.update(per_channel=True if self.per_channel is None else self.per_channel,
+                       reduce_range=bool(self.reduce_range), weight_type=self.weight_type or "int8",
+                       op_types_to_quantize=self.op_types_to_quantize,
+                       nodes_to_exclude=self.nodes_to_exclude, pre_process=True)
+        if p == "int8-static":
+            out.update(quant_format=self.quant_format or "qdq",
+                       activation_type=self.activation_type or "int8",
+                       calibration_method=self.calibration_method or "minmax",
+                       calibration_samples=self.calibration_samples)
+        return out
+
+
+class RuntimeSettings(_Strict):
+    """onnxruntime session settings sent to the board agent as they are."""
+    name: Literal["onnxruntime"] = "onnxruntime"
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    provider_options: Optional[list[dict[str, Any]]] = None
+    intra_op_num_threads: int = Field(1, ge=0)
+    inter_op_num_threads: int = Field(1, ge=0)
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
+    execution_mode: Literal["sequential", "parallel"] = "sequential"
+    session_config: dict[str, str] = Field(default_factory=dict)
+
+
+class RunSettings(_Strict):
+    """How long to measure. Defaults follow the usual practice: 10 warmup, >= 200 runs and >= 5 s."""
+    warmup: int = Field(10, ge=0)
+    min_runs: int = Field(200, ge=1)
+    min_seconds: float = Field(5.0, ge=0)
+    max_runs: int = Field(1_000_000, ge=1)
+    max_seconds: float = Field(600.0, gt=0)
+    batch_size: int = Field(1, ge=1)
+    accuracy: bool = True
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "RunSettings":
+        if self.max_runs < self.min_runs:
+            raise _bad(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs}); raise max_runs")
+        if self.max_seconds < self.min_seconds:
+            raise _bad(f"max_seconds ({self.max_seconds}) is below min_seconds ({self.min_seconds}); "
+                             "raise max_seconds")
+        return self
+
+
+class Recipe(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    source: Source
+    data: Data
+    export: Export = Field(default_factory=Export)
+    variants: list[Variant] = Field(min_length=1)
+    run: RunSettings = Field(default_factory=RunSettings)
+    gates: Gates = Field(default_factory=Gates)
+
+    _path: Optional[Path] = None
+
+    @field_validator("variants")
+    @classmethod
+    def _unique(cls, variants: list[Variant], info: ValidationInfo) -> list[Variant]:
+        if isinstance(info.context, dict):
+            return variants      # Variant._unique_name reported duplicates already
+        seen: set[str] = set()
+        dups = [v.name for v in variants if v.name in seen or seen.add(v.name)]
+        if dups:
+            raise _bad(f"variant names must be unique; {sorted(set(dups))} appear more than once")
+        return variants
+
+    @property
+    def path(self) -> Path:
+        """The recipe file as the user named it (used in messages)."""
+        if self._path is None:
+            raise RuntimeError("recipe was not loaded from a file; use load_recipe()")
+        return self._path
+
+    @property
+    def source_dir(self) -> Path:
+        """The recipe's folder (absolute): relative paths in the recipe start here."""
+        return self.path.resolve().parent
+
+    def resolve(self, rel: str) -> Path:
+        return (self.source_dir / rel).resolve()
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    def gates_for(self, name: str) -> Gates:
+        """Recipe gates overridden field by field by the variant's own `gates:`."""
+        merged = self.gates.model_dump()
+        own = self.variant(name).gates
+        if own is not None:
+            merged.update(own.model_dump(exclude_none=True))
+        return Gates(**merged)
+
+    def canonical(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def recipe_hash(self) -> str:
+        """sha256 of the canonical JSON of the validated recipe (changes with any setting)."""
+        return sha256_json(self.canonical())
+
+    def line(self, *loc: Any) -> str:
+        """`FILE:LINE` of a key path, for problems found after validation."""
+        ln = line_of(self.path, tuple(loc))
+        return f"{self.path}:{ln}" if ln else str(self.path)
+
+
+def sha256_json(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _file_refs(recipe: Recipe) -> list[tuple[tuple, str]]:
+    """(key path, relative path) of every file the recipe names directly."""
+    refs: list[tuple[tuple, str]] = []
+    if recipe.source.type == "onnx":
+        refs.append((("source", "path"), recipe.source.path))
+    else:
+        refs.append((("source", "callable"), recipe.source.callable))
+    d = recipe.data
+    if d.type == "npz":
+        refs.append((("data", "path"), d.path))
+        if d.calibration:
+            refs.append((("data", "calibration"), d.calibration))
+    else:
+        refs.append((("data", "callable"), d.callable))
+    if d.preprocess:
+        refs.append((("data", "preprocess"), d.preprocess))
+    return refs
+
+
+def _missing_files(recipe: Recipe) -> list[str]:
+    problems = []
+    for loc, ref in _file_refs(recipe):
+        if loc[-1] in ("callable", "preprocess"):
+            if not _FILE_CALLABLE.match(ref):
+                continue  # module callables are checked when the source is hashed
+            ref = ref.rsplit(":", 1)[0]
+        p = recipe.resolve(ref)
+        if not p.is_file():
+            problems.append(f"{recipe.line(*loc)}: field {'.'.join(loc)}: file {ref!r} not found "
+                            f"(looked at {p}); paths are relative to the recipe's folder")
+    return problems
+
+
+def load_recipe(path: Path | str) -> Recipe:
+    """Read and validate a recipe; every problem is one line with FILE:LINE, all raised together."""
+    path = Path(path)
+    recipe = load_model(path, Recipe)
+    recipe._path = path
+    problems = _missing_files(recipe)
+    if problems:
+        raise UserInputError(problems)
+    return recipe
