@@ -6,8 +6,14 @@
     ...
     lab.close()
 
-Boards accept the lab's client key for the current user; `lab.known_hosts_path` trusts every
-board started, `lab.ssh_config_path` has a Host alias per board.
+Boards accept the lab's client key; `lab.known_hosts_path` trusts every board started,
+`lab.ssh_config_path` has a Host alias per board.
+
+Run as root, the lab logs in as a dedicated unprivileged user (`edgeeval-board`, login shell
+/bin/sh) whose python is Debian's /usr/bin/python3 with numpy and onnxruntime beside it —
+a board interpreter distinct from the controller's, like a real board. Root's own login
+shell here runs `pyenv init` (a rehash with a lock file: a board killed mid-login leaves the
+lock behind and every later root login then hangs for 60 s), so it is never used.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +63,7 @@ class Board:
     host_key_path: Path
     config_path: Path
     user: str
+    work: Path = field(default=None)
     process: subprocess.Popen | None = None
     log_path: Path = field(default=None)
 
@@ -75,7 +83,7 @@ class Board:
 
     @property
     def board_dir(self) -> Path:
-        return self.dir / "work"
+        return self.work if self.work is not None else self.dir / "work"
 
     def start(self) -> "Board":
         if SSHD_RUN_DIR and os.geteuid() == 0:
@@ -162,7 +170,14 @@ class SSHDLab:
     def __init__(self, tmpdir: str | Path, user: str | None = None):
         self.dir = Path(tmpdir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        if user is None and os.geteuid() == 0:
+            user = ensure_board_user()
         self.user = user or getpass.getuser()
+        self._as_other_user = self.user != getpass.getuser()
+        # board work dirs must be reachable by the board user: not under pytest's 0700 tmp
+        self.public_dir = Path(tempfile.mkdtemp(prefix="edgeeval-lab-")) if self._as_other_user else self.dir
+        os.chmod(self.public_dir, 0o755)
+        self.board_python = board_python() if self._as_other_user else sys.executable
         self.client_key_path = self.dir / "id_ed25519"
         self.client_public_key = keygen(self.client_key_path)
         self.known_hosts_path = self.dir / "known_hosts"
@@ -180,11 +195,18 @@ class SSHDLab:
         if any(b.name == name for b in self.boards):
             raise ValueError(f"a board named {name!r} is already running in this lab")
         bdir = self.dir / "boards" / name
-        (bdir / "work").mkdir(parents=True, exist_ok=True)
+        bdir.mkdir(parents=True, exist_ok=True)
+        work = self.public_dir / "boards" / name / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        if self._as_other_user:
+            os.chmod(work.parent.parent, 0o755)
+            os.chmod(work.parent, 0o755)
+            shutil.chown(work, self.user, self.user)
         host_key = bdir / "ssh_host_ed25519_key"
         keygen(host_key)
-        auth = bdir / "authorized_keys"
+        auth = work.parent / "authorized_keys"   # sshd reads it as the board user
         auth.write_text(self.client_public_key + "\n")
+        auth.chmod(0o644)
         port = port or free_port(address)
         cfg = bdir / "sshd_config"
         cfg.write_text("\n".join([
@@ -194,7 +216,7 @@ class SSHDLab:
             "ClientAliveInterval 5", "ClientAliveCountMax 3", "PermitRootLogin prohibit-password",
             "AllowTcpForwarding yes", "LogLevel ERROR", extra_config, ""]))
         board = Board(name=name, host=address, port=port, dir=bdir, host_key_path=host_key, config_path=cfg,
-                      user=self.user, log_path=bdir / "sshd.log")
+                      user=self.user, work=work, log_path=bdir / "sshd.log")
         board.start()
         self.boards.append(board)
         if trusted:
@@ -225,13 +247,13 @@ class SSHDLab:
                           f"  IdentityFile {self.client_key_path}\n  UserKnownHostsFile {self.known_hosts_path}\n")
         self.ssh_config_path.write_text("\n".join(blocks))
 
-    def inventory(self, path: str | Path, boards: list[Board], python: str = sys.executable, **overrides) -> Path:
+    def inventory(self, path: str | Path, boards: list[Board], python: str | None = None, **overrides) -> Path:
         """Write a devices YAML for `boards` (ssh = user@host:port, the lab's key and known_hosts)."""
         import yaml
 
         devices = []
         for b in boards:
-            d = {"name": b.name, "ssh": b.target, "python": python, "workdir": str(b.board_dir),
+            d = {"name": b.name, "ssh": b.target, "python": python or self.board_python, "workdir": str(b.board_dir),
                  "identity_file": str(self.client_key_path), "known_hosts": str(self.known_hosts_path),
                  "ssh_config": str(self.ssh_config_path)}
             d.update(overrides)
@@ -244,9 +266,56 @@ class SSHDLab:
         for b in self.boards:
             b.stop()
         self.boards = []
+        if self._as_other_user:
+            shutil.rmtree(self.public_dir, ignore_errors=True)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+BOARD_USER = "edgeeval-board"
+BOARD_PYTHON_DIR = Path("/var/tmp/edgeeval-board-python")
+
+
+def ensure_board_user(name: str = BOARD_USER) -> str:
+    """Create the unprivileged board login (shell /bin/sh, key login only) if it is missing."""
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # useradd leaves the account locked ('!'), which sshd refuses without PAM
+        subprocess.run(["usermod", "-p", "*", name], check=True)
+    return name
+
+
+def board_python(base: str = "/usr/bin/python3", where: Path = BOARD_PYTHON_DIR) -> str:
+    """A board interpreter: a venv of Debian's python3 with numpy and onnxruntime, made once.
+
+    The packages come from the package index through the controller's pip (`--target`, wheels
+    for the venv's Python version), at the controller's versions.
+    """
+    import importlib.metadata as md
+
+    py = where / "bin" / "python"
+    pkgs = [f"numpy=={md.version('numpy')}", f"onnxruntime=={md.version('onnxruntime')}"]
+    stamp = where / ".edgeeval-packages"
+    if py.exists() and stamp.exists() and stamp.read_text() == " ".join(pkgs):
+        return str(py)
+    if not os.path.exists(base):
+        raise RuntimeError(f"{base} is missing: install Debian's python3 for the test boards")
+    shutil.rmtree(where, ignore_errors=True)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(where)], check=True)
+    ver = subprocess.run([str(py), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    site = where / "lib" / f"python{ver}" / "site-packages"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "--only-binary=:all:", "--python-version", ver, "--target", str(site), *pkgs], check=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(where)], check=True)
+    stamp.write_text(" ".join(pkgs))
+    return str(py)

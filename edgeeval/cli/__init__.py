@@ -1,0 +1,1 @@
+"""Command-line interface: one typer sub-app per noun; thin commands over library code."""

@@ -1,0 +1,76 @@
+"""Shared CLI plumbing: error → exit code translation, consoles, inventory resolution."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from ..errors import EXIT_DEVICE_ERROR, EXIT_USER_ERROR, DeviceError, EdgeevalError, UserInputError
+
+
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def out_console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_user_error(exc: UserInputError) -> None:
+    for line in exc.problems:
+        print(f"error: {line}", file=sys.stderr)
+
+
+def print_device_error(exc: DeviceError, verbose: bool = False) -> None:
+    print(f"device error: {exc}", file=sys.stderr)
+    tb = getattr(exc, "remote_traceback", "")
+    if tb and verbose:
+        print("remote traceback:\n" + tb, file=sys.stderr)
+    elif tb:
+        last = [ln for ln in tb.strip().splitlines() if ln.strip()][-3:]
+        print("  remote traceback (last lines; --verbose for all):", file=sys.stderr)
+        for ln in last:
+            print("    " + ln, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def cli_errors(verbose: bool = False):
+    """Translate edgeeval errors to one-line messages and exit codes 2 / 3, never a traceback."""
+    try:
+        yield
+    except UserInputError as exc:
+        print_user_error(exc)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except DeviceError as exc:
+        print_device_error(exc, verbose)
+        raise typer.Exit(EXIT_DEVICE_ERROR) from None
+    except EdgeevalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def resolve_inventory(inventory: Path | None) -> Path | None:
+    """--inventory, else $EDGEEVAL_INVENTORY, else ./devices/ when present, else only `local`."""
+    if inventory is not None:
+        if not inventory.exists():
+            raise UserInputError(f"{inventory}: inventory not found; give a YAML file or a folder of them")
+        return inventory
+    env = os.environ.get("EDGEEVAL_INVENTORY")
+    if env:
+        p = Path(env)
+        if not p.exists():
+            raise UserInputError(f"EDGEEVAL_INVENTORY={env}: not found; fix or unset the variable")
+        return p
+    default = Path("devices")
+    return default if default.is_dir() else None

@@ -1,0 +1,95 @@
+"""`edgeeval devices list | check NAME | trust NAME`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import cli_errors, out_console, resolve_inventory
+
+app = typer.Typer(no_args_is_help=True)
+InvOpt = Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory YAML file or folder (default: ./devices/).")]
+
+
+@app.command("list", help="List the devices of the inventory (the built-in `local` included).")
+def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with cli_errors():
+        from ..devices.inventory import load_inventory
+
+        inv = load_inventory(resolve_inventory(inventory))
+        rows = [d.model_dump(mode="json", exclude_none=True) for d in inv.devices]
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        from rich.table import Table
+
+        t = Table()
+        for col in ("name", "ssh", "python", "workdir", "tags", "facts"):
+            t.add_column(col)
+        for d in inv.devices:
+            facts = d.facts.model_dump(exclude_none=True) if d.facts is not None else {}
+            t.add_row(d.name, d.ssh or "(this machine)", d.python, d.workdir, ", ".join(d.tags or []),
+                      ", ".join(f"{k}={v}" for k, v in facts.items()))
+        out_console().print(t)
+
+
+@app.command("check", help="Connect, probe the board and say exactly what is missing and how to fix it.")
+def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], inventory: InvOpt = None,
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    from ..errors import EXIT_DEVICE_ERROR
+
+    with cli_errors():
+        from ..agentclient import BoardSession
+        from ..devices.check import analyse, blocking
+        from ..devices.inventory import connect, load_inventory
+
+        inv = load_inventory(resolve_inventory(inventory))
+        dev = inv.get(name)
+        with connect(dev) as transport:
+            board = BoardSession(transport=transport, python=dev.python, workdir=dev.workdir, device=dev.name)
+            board.push([])
+            facts = board.probe()
+        findings = analyse(facts, python=dev.python)
+        missing = blocking(findings)
+        if as_json:
+            print(json.dumps({"device": dev.name, "facts": facts, "findings": [f.as_dict() for f in findings],
+                              "ready": not missing}, indent=2))
+        else:
+            from rich.table import Table
+
+            cpu = facts.get("cpu") or {}
+            mem = facts.get("memory") or {}
+            con = out_console()
+            con.print(f"[bold]{dev.name}[/bold]: {facts.get('arch')} · {(facts.get('os') or {}).get('pretty_name', '?')} · "
+                      f"kernel {(facts.get('kernel') or {}).get('release')} · {cpu.get('model')} ({cpu.get('logical_cores')} cores) · "
+                      f"{(mem.get('total_kb') or 0) / 2**20:.1f} GiB RAM")
+            t = Table()
+            for col in ("item", "status", "detail", "fix"):
+                t.add_column(col)
+            style = {"ok": "green", "missing": "red", "warning": "yellow"}
+            for f in findings:
+                t.add_row(f.item, f"[{style[f.status]}]{f.status}[/]", f.detail, f.fix)
+            con.print(t)
+            for f in missing:   # one unwrapped line each, so the fix can be copied as it is
+                con.print(f"[red]missing[/red] {f.item}: {f.detail}", soft_wrap=True)
+                con.print(f"  fix: {f.fix}", soft_wrap=True, highlight=False, markup=False)
+            con.print("[green]ready[/green]" if not missing else
+                      f"[red]not ready[/red]: {len(missing)} thing(s) missing; fix them and run "
+                      f"`edgeeval devices check {dev.name}` again", soft_wrap=True)
+        if missing:
+            raise typer.Exit(EXIT_DEVICE_ERROR)
+
+
+@app.command("trust", help="Fetch the board's host key, show its fingerprint and add it to known_hosts.")
+def trust_cmd(name: Annotated[str, typer.Argument(help="Device name.")], inventory: InvOpt = None,
+              replace: Annotated[bool, typer.Option("--replace", help="Replace a CHANGED key (only after you verified it).")] = False) -> None:
+    with cli_errors():
+        from ..devices.inventory import load_inventory
+        from ..devices.trust import trust
+
+        inv = load_inventory(resolve_inventory(inventory))
+        fp, path = trust(inv.get(name), replace=replace)
+        out_console().print(f"trusted {name}: {fp} (written to {path})")

@@ -1,0 +1,44 @@
+"""`edgeeval` entry point. Heavy modules are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from . import devices as devices_cli
+from . import results as results_cli
+from .pipeline import baseline_cmd, build_cmd, deploy_cmd
+
+app = typer.Typer(
+    name="edgeeval",
+    help="How does this model really run on that board? Build, deploy over SSH, measure, compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich's help renderer costs ~160 ms of start-up
+)
+app.command("build", help="Build a recipe's variants into the content-addressed artifact cache.")(build_cmd)
+app.command("deploy", help="Build, push and run a recipe on a device; evaluate, gate and store the results.")(deploy_cmd)
+app.command("baseline", help="Run the FP32 model on this machine (the server baseline) and cache its outputs.")(baseline_cmd)
+app.add_typer(devices_cli.app, name="devices", help="The device inventory: list, check, trust.")
+app.add_typer(results_cli.app, name="results", help="Stored results: list, show.")
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"edgeeval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    pass
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Deploy orchestration: build → baseline → connect → push → run each variant → evaluate → store.
+
+Each finished variant is stored in its own transaction before the next one starts, so a
+board or network fault loses nothing already measured (the run is then marked device_error).
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import DeviceError, UserInputError
+
+Notify = Callable[[str, dict], None]
+
+
+@dataclass
+class VariantOutcome:
+    name: str
+    precision: str
+    model_sha256: str
+    summary: dict
+    variant_id: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.summary.get("passed"))
+
+
+@dataclass
+class DeployOutcome:
+    run_id: int
+    recipe: str
+    device: str
+    variants: list[VariantOutcome] = field(default_factory=list)
+    baseline: dict = field(default_factory=dict)
+    push: dict = field(default_factory=dict)
+    facts: dict = field(default_factory=dict)
+    error: DeviceError | None = None
+    status: str = "running"
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(v.passed for v in self.variants)
+
+
+def _timing(recipe, overrides: dict) -> dict:
+    run = recipe.run
+    t = {"warmup": run.warmup, "min_runs": run.min_runs, "min_seconds": run.min_seconds,
+         "max_runs": getattr(run, "max_runs", None) or 10_000_000, "max_seconds": run.max_seconds}
+    t.update({k: v for k, v in overrides.items() if v is not None})
+    return t
+
+
+def _runtime(recipe, device) -> dict:
+    rt = recipe.run.runtime.model_dump() if hasattr(recipe.run.runtime, "model_dump") else dict(recipe.run.runtime)
+    dev_rt = getattr(device, "runtime", None)
+    if dev_rt is not None:
+        for k, v in dev_rt.model_dump(exclude_none=True, exclude_unset=True).items():
+            rt[k] = v
+    rt.setdefault("name", "onnxruntime")
+    return rt
+
+
+def _gates_for(recipe, variant) -> dict:
+    gates = recipe.gates.model_dump(exclude_none=True) if recipe.gates is not None else {}
+    vg = getattr(variant, "gates", None)
+    if vg is not None:
+        gates.update(vg.model_dump(exclude_none=True))
+    return gates
+
+
+def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: str | Path | None = None,
+           only: list[str] | None = None, store_url: str | None = None,
+           timing_overrides: dict | None = None, notify: Notify | None = None) -> DeployOutcome:
+    """Run the recipe's variants on one device and store every result; see module docstring."""
+    import numpy as np
+
+    from . import paths
+    from .agentclient import BoardSession
+    from .baseline import server_baseline
+    from .devices.check import analyse, blocking
+    from .devices.inventory import connect, load_inventory
+    from .evaluate.accuracy import top1
+    from .evaluate.summary import summarize_variant
+    from .provenance import agent_sha256, now_utc, provenance
+    from .recipes.build import build
+    from .recipes.schema import load_recipe
+    from .store.store import Store
+
+    say = notify or (lambda kind, data: None)
+    recipe = load_recipe(recipe_path)
+    inv = load_inventory(inventory)
+    device = inv.get(device_name)
+    if only:
+        unknown = [v for v in only if v not in [x.name for x in recipe.variants]]
+        if unknown:
+            raise UserInputError([f"{recipe_path}: no variant named {v!r}; the recipe has "
+                                  f"{', '.join(x.name for x in recipe.variants)}" for v in unknown])
+
+    say("phase", {"phase": "build"})
+    built = build(recipe_path, only=only, progress=lambda ev: say("build", ev))
+    say("phase", {"phase": "baseline"})
+    base = server_baseline(built)
+    with np.load(built.eval_set.path, allow_pickle=False) as z:
+        labels = np.asarray(z[built.eval_set.labels]) if built.eval_set.labels and built.eval_set.labels in z.files else None
+    primary = base.output_names[0]
+    base_acc = top1(base.outputs[primary], labels) if labels is not None else None
+
+    store = Store(store_url or paths.store_url())
+    prov = provenance()
+    timing = _timing(recipe, timing_overrides or {})
+    runtime = _runtime(recipe, device)
+    run_id = store.begin_run(
+        command="deploy", recipe_name=recipe.name, recipe_hash=built.manifest["recipe_hash"],
+        recipe_path=str(Path(recipe_path).resolve()), device_name=device.name, device_facts={},
+        edgeeval_version=prov["edgeeval_version"], git_sha=prov["git_sha"],
+        controller=prov["controller"], agent_sha256=prov["agent_sha256"],
+        dataset_sha256=built.eval_set.sha256,
+        settings={"timing": timing, "runtime": runtime, "batch_size": recipe.run.batch_size,
+                  "git_sha_reason": prov["git_sha_reason"], "build_manifest": built.manifest})
+    outcome = DeployOutcome(run_id=run_id, recipe=recipe.name, device=device.name,
+                            baseline={"top1": base_acc, "model_sha256": base.model_sha256,
+                                      "dataset_sha256": base.dataset_sha256, "cached": base.cached})
+    variants = [v for v in built.variants if not only or v.name in only]
+    try:
+        say("phase", {"phase": "connect", "device": device.name})
+        with connect(device) as transport:
+            board = BoardSession(transport=transport, python=device.python, workdir=device.workdir,
+                                 device=device.name)
+            board.push([])
+            facts = board.probe()
+            outcome.facts = facts
+            store.update_run(run_id, device_facts=facts)
+            missing = blocking(analyse(facts, python=device.python))
+            if missing:
+                raise DeviceError(
+                    "the board cannot run this recipe: " + "; ".join(f"{f.item} {f.detail}" for f in missing),
+                    device=device.name, hint=" | ".join(f.fix for f in missing if f.fix)
+                    + f" (then check with: edgeeval devices check {device.name})")
+            say("phase", {"phase": "push"})
+            files = [(str(built.eval_set.path), built.eval_set.sha256, ".npz")]
+            files += [(str(v.path), v.sha256, Path(v.path).suffix) for v in variants]
+            report = board.push(files)
+            outcome.push = {"bytes_sent": report.bytes_sent, "files": len(report.transfers),
+                            "skipped": sum(1 for t in report.transfers if t.skipped)}
+            data_remote = board.remote[built.eval_set.sha256]
+            for v in variants:
+                job_id = secrets.token_hex(8)
+                outputs_remote = f"{board.run_dir(job_id)}/outputs.npz"
+                job = {
+                    "protocol": 1, "job_id": job_id, "variant": v.name,
+                    "model": {"path": board.remote[v.sha256], "format": "onnx", "sha256": v.sha256},
+                    "data": {"path": data_remote, "inputs": list(built.eval_set.inputs),
+                             "labels": built.eval_set.labels, "batch_size": recipe.run.batch_size},
+                    "runtime": runtime, "timing": timing,
+                    "accuracy": {"enabled": True, "outputs_path": outputs_remote},
+                    "progress_interval_s": 0.25,
+                }
+                say("variant_start", {"variant": v.name, "timing": timing})
+                started = now_utc()
+                result = board.run_job(job, on_event=lambda ev, name=v.name: say("agent", {"variant": name, **ev}))
+                with tempfile.TemporaryDirectory() as td:
+                    local_out = str(Path(td) / "outputs.npz")
+                    board.fetch(outputs_remote, local_out)
+                    with np.load(local_out, allow_pickle=False) as z:
+                        dev_out = {k: np.asarray(z[k]) for k in z.files}
+                gates = _gates_for(recipe, _recipe_variant(recipe, v.name))
+                summary = summarize_variant(result, dev_out, base.outputs, labels, base_acc, gates)
+                raw = {"device_outputs": dev_out, "baseline_outputs": base.outputs}
+                if labels is not None:
+                    raw["labels"] = labels
+                vid = store.add_variant(
+                    run_id, v.name, summary=summary, raw=raw, event=result, gates=gates,
+                    baseline_accuracy=base_acc, precision=v.precision, model_sha256=v.sha256,
+                    model_size_bytes=v.size_bytes, started_at=started, finished_at=now_utc(),
+                    runtime=result.get("runtime"),
+                    extra={"agent_sha256": agent_sha256(), "dataset_sha256": built.eval_set.sha256,
+                           "job_id": job_id})
+                vo = VariantOutcome(v.name, v.precision, v.sha256, summary, vid)
+                outcome.variants.append(vo)
+                say("variant_done", {"variant": v.name, "summary": summary})
+    except DeviceError as exc:
+        outcome.error = exc
+        outcome.status = "device_error"
+        store.finish_run(run_id, "device_error", error=str(exc))
+        return outcome
+    except BaseException as exc:
+        store.finish_run(run_id, "error", error=f"{type(exc).__name__}: {exc}")
+        raise
+    outcome.status = "ok" if outcome.passed else "gate_failed"
+    store.finish_run(run_id, outcome.status)
+    return outcome
+
+
+def _recipe_variant(recipe, name: str):
+    for v in recipe.variants:
+        if v.name == name:
+            return v
+    return None

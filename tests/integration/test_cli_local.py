@@ -1,0 +1,61 @@
+"""The README's main job on the embedded `local` device, exit codes and user errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .conftest import FAST, RECIPE, as_json, cli
+
+
+def test_deploy_local_default_device(built_digits, store):
+    proc = cli("deploy", RECIPE, "--store", store, *FAST)
+    assert proc.returncode == 0, proc.stderr
+    for v in ("fp32", "fp16", "int8-dynamic", "int8-static"):
+        assert v in proc.stdout
+    for label in ("p50", "p90", "95% CI", "throughput", "model load", "first inference", "peak RSS",
+                  "top-1", "accuracy drop", "cosine", "max abs error", "PSNR", "gate accuracy_drop_pt"):
+        assert label in proc.stdout, label
+
+
+def test_gate_failure_exits_1(built_digits, tmp_path, store):
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["gates"] = {"p90_ms": 0.000001}
+    path = tmp_path / "strict.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    proc = cli("deploy", path, "--store", store, "--json", "--variant", "fp32", *FAST)
+    assert proc.returncode == 1, proc.stderr
+    rep = as_json(proc)
+    gate = [g for g in rep["variants"][0]["gates"] if g["name"] == "p90_ms"][0]
+    assert gate["passed"] is False
+
+
+def test_bad_recipe_exits_2_one_line_per_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsource:\n  type: onnx\n  path: missing.onnx\nbogus: 1\nrun:\n  min_runs: -5\n")
+    proc = cli("deploy", bad)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert any("bogus" in ln and "bad.yaml:5" in ln for ln in lines), lines
+    assert all(ln.startswith("error: ") for ln in lines), lines
+
+
+def test_yaml_syntax_error_exits_2(tmp_path):
+    bad = tmp_path / "syntax.yaml"
+    bad.write_text("name: x\nvariants: [a, b\n")
+    proc = cli("build", bad)
+    assert proc.returncode == 2 and "syntax.yaml:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_device_and_missing_recipe_exit_2(tmp_path):
+    proc = cli("deploy", RECIPE, "--device", "nope")
+    assert proc.returncode == 2 and "nope" in proc.stderr and "local" in proc.stderr
+    proc = cli("deploy", tmp_path / "absent.yaml")
+    assert proc.returncode == 2 and "absent.yaml" in proc.stderr
+
+
+def test_help_is_fast_path():
+    proc = cli("--help")
+    assert proc.returncode == 0 and "deploy" in proc.stdout
