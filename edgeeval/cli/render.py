@@ -140,7 +140,7 @@ def print_deploy(console, report: dict) -> None:
     cpu = facts.get("cpu") or {}
     console.print(f"[bold]{report['recipe']}[/bold] on [bold]{report['device']}[/bold]  "
                   f"({facts.get('arch', '?')}, {cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} cores)  "
-                  f"run {report['run_id']}  server FP32 top-1 {_f(base.get('top1'), '{:.4f}')}")
+                  f"run {report['run_id']}  server FP32 top-1 {_f(base.get('top1'), '{:.4f}')}", soft_wrap=True)
     ci_method = None
     for v in report["variants"]:
         lat = v.get("latency") or {}
