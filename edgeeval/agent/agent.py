@@ -213,6 +213,12 @@ def rss_kb():
 
 
 def peak_rss_kb():
+    """This process's high-water RSS (kB). VmHWM first: Linux carries ru_maxrss over fork+exec,
+    so a child of a big controller (the `local` device) would report its parent's peak."""
+    if os.path.exists("/proc/self/status"):
+        value = _kv_file("/proc/self/status", ":").get("VmHWM")
+        if value:
+            return int(value.split()[0])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, kB on Linux
 
