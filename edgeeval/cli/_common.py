@@ -58,6 +58,18 @@ def cli_errors(verbose: bool = False):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise typer.Exit(130) from None
+    except (typer.Exit, SystemExit):
+        raise
+    except BrokenPipeError:  # `edgeeval ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except Exception as exc:  # a bug in edgeeval, not the user's fault: say so, keep the detail
+        if os.environ.get("EDGEEVAL_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n  this is a bug in edgeeval; rerun with "
+              f"EDGEEVAL_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        raise typer.Exit(1) from None
 
 
 def resolve_inventory(inventory: Path | None) -> Path | None:

@@ -20,7 +20,7 @@ def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--
         from ..devices.inventory import load_inventory
 
         inv = load_inventory(resolve_inventory(inventory))
-        rows = [d.model_dump(mode="json", exclude_none=True) for d in inv.devices]
+        rows = [d.model_dump(mode="json", exclude_none=True) for d in inv]
         if as_json:
             print(json.dumps(rows, indent=2))
             return
@@ -29,7 +29,7 @@ def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--
         t = Table()
         for col in ("name", "ssh", "python", "workdir", "tags", "facts"):
             t.add_column(col)
-        for d in inv.devices:
+        for d in inv:
             facts = d.facts.model_dump(exclude_none=True) if d.facts is not None else {}
             t.add_row(d.name, d.ssh or "(this machine)", d.python, d.workdir, ", ".join(d.tags or []),
                       ", ".join(f"{k}={v}" for k, v in facts.items()))
@@ -51,7 +51,7 @@ def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], invento
         with connect(dev) as transport:
             board = BoardSession(transport=transport, python=dev.python, workdir=dev.workdir, device=dev.name)
             board.push([])
-            facts = board.probe()
+            facts = board.probe(sysfs_root=dev.power.sysfs_root if dev.power else None)
         findings = analyse(facts, python=dev.python)
         missing = blocking(findings)
         if as_json:

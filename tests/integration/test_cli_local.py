@@ -59,3 +59,24 @@ def test_unknown_device_and_missing_recipe_exit_2(tmp_path):
 def test_help_is_fast_path():
     proc = cli("--help")
     assert proc.returncode == 0 and "deploy" in proc.stdout
+
+
+def test_devices_list_and_check_local(tmp_path):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("devices:\n  - name: pi5\n    ssh: pi@127.0.0.1:1\n    tags: [arm64]\n"
+                   "    facts: {price_usd: 80, tdp_w: 12}\n")
+    listed = as_json(cli("devices", "list", "--inventory", inv, "--json"))
+    names = [d["name"] for d in listed]
+    assert names == ["local", "pi5"] and listed[1]["facts"]["price_usd"] == 80
+    assert "pi5" in cli("devices", "list", "--inventory", inv).stdout
+    chk = cli("devices", "check", "local", "--json")
+    assert chk.returncode == 0, chk.stderr
+    rep = as_json(chk)
+    assert rep["ready"] is True and {f["item"] for f in rep["findings"]} >= {"python", "numpy", "onnxruntime"}
+
+
+def test_unreachable_board_exits_3(tmp_path):
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("devices:\n  - name: gone\n    ssh: nobody@127.0.0.1:1\n    timeouts: {connect: 3}\n")
+    proc = cli("devices", "check", "gone", "--inventory", inv)
+    assert proc.returncode == 3 and "gone" in proc.stderr and "Traceback" not in proc.stderr
