@@ -19,9 +19,11 @@ def err_console():
 
 
 def out_console():
+    """stdout console; when piped (CI logs, files) 140 columns instead of rich's 80, so hashes
+    and tables stay on one line."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def print_user_error(exc: UserInputError) -> None:
