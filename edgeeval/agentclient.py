@@ -45,11 +45,14 @@ class BoardSession:
     def agent(self) -> str:
         return self.remote[agent_sha256()]
 
-    def probe(self) -> dict:
-        """Run `agent.py probe`; return the facts dict."""
+    def probe(self, sysfs_root: str | None = None) -> dict:
+        """Run `agent.py probe`; return the facts dict (power sensors looked up under sysfs_root)."""
         if agent_sha256() not in self.remote:
             self.push([])
-        res = self.transport.run([self.python, self.agent, "probe", "--workdir", self.workdir], timeout=60)
+        argv = [self.python, self.agent, "probe", "--workdir", self.workdir]
+        if sysfs_root:
+            argv += ["--sysfs-root", sysfs_root]
+        res = self.transport.run(argv, timeout=60)
         events = _parse_lines(res.stdout.decode("utf-8", "replace"))
         for ev in events:
             if ev.get("event") == "facts":

@@ -50,6 +50,9 @@ def _stem(model_sha: str, data_sha: str, providers: list[str]) -> str:
 
 def server_baseline(build_result: "BuildResult", providers: list[str] | None = None) -> Baseline:
     """Outputs of the fp32 artifact over the eval set (cached); same values as per-sample runs."""
+    if build_result.recipe.source.type == "huggingface":   # PyTorch FP32 (transformers) on the controller
+        from .recipes.huggingface import torch_baseline
+        return torch_baseline(build_result)
     providers = list(providers or DEFAULT_PROVIDERS)
     model, ev = build_result.fp32, build_result.eval_set
     stem = _stem(model.sha256, ev.sha256, providers)

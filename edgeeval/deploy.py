@@ -75,7 +75,8 @@ def _gates_for(recipe, variant) -> dict:
 
 def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: str | Path | None = None,
            only: list[str] | None = None, store_url: str | None = None,
-           timing_overrides: dict | None = None, notify: Notify | None = None) -> DeployOutcome:
+           timing_overrides: dict | None = None, notify: Notify | None = None,
+           scenario_overrides: dict | None = None) -> DeployOutcome:
     """Run the recipe's variants on one device and store every result; see module docstring."""
     import numpy as np
 
@@ -86,6 +87,7 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     from .devices.inventory import connect, load_inventory
     from .evaluate.accuracy import top1
     from .evaluate.summary import summarize_variant
+    from .losschain import controller_outputs, is_tflite, job_model, runtimes_needed, tflite_runtime
     from .provenance import agent_sha256, now_utc, provenance
     from .recipes.build import build
     from .recipes.schema import load_recipe
@@ -108,11 +110,16 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     with np.load(built.eval_set.path, allow_pickle=False) as z:
         labels = np.asarray(z[built.eval_set.labels]) if built.eval_set.labels and built.eval_set.labels in z.files else None
     primary = base.output_names[0]
+    emb_mask = None  # huggingface feature-extraction: attention mask for the embeddings metrics
+    if recipe.source.type == "huggingface" and recipe.source.task == "feature-extraction":
+        from .recipes.huggingface import embedding_mask
+        emb_mask = embedding_mask(built.eval_set.path, list(built.eval_set.inputs))
     base_acc = top1(base.outputs[primary], labels) if labels is not None else None
 
     store = Store(store_url or paths.store_url())
     prov = provenance()
-    timing = _timing(recipe, timing_overrides or {})
+    from .recipes.scenarios import resolve as resolve_scenario
+    timing, scenario = resolve_scenario(recipe.run, timing_overrides, scenario_overrides)
     runtime = _runtime(recipe, device)
     run_id = store.begin_run(
         command="deploy", recipe_name=recipe.name, recipe_hash=built.manifest["recipe_hash"],
@@ -120,7 +127,7 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
         edgeeval_version=prov["edgeeval_version"], git_sha=prov["git_sha"],
         controller=prov["controller"], agent_sha256=prov["agent_sha256"],
         dataset_sha256=built.eval_set.sha256,
-        settings={"timing": timing, "runtime": runtime, "batch_size": recipe.run.batch_size,
+        settings={"timing": timing, "scenario": scenario, "runtime": runtime, "batch_size": recipe.run.batch_size,
                   "git_sha_reason": prov["git_sha_reason"], "build_manifest": built.manifest})
     outcome = DeployOutcome(run_id=run_id, recipe=recipe.name, device=device.name,
                             baseline={"top1": base_acc, "model_sha256": base.model_sha256,
@@ -132,15 +139,19 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
             board = BoardSession(transport=transport, python=device.python, workdir=device.workdir,
                                  device=device.name)
             board.push([])
-            facts = board.probe()
+            facts = board.probe(sysfs_root=device.power.sysfs_root if device.power else None)
             outcome.facts = facts
             store.update_run(run_id, device_facts=facts)
-            missing = blocking(analyse(facts, python=device.python))
+            missing = blocking(analyse(facts, python=device.python, **runtimes_needed(variants)))
             if missing:
                 raise DeviceError(
                     "the board cannot run this recipe: " + "; ".join(f"{f.item} {f.detail}" for f in missing),
                     device=device.name, hint=" | ".join(f.fix for f in missing if f.fix)
                     + f" (then check with: edgeeval devices check {device.name})")
+            # huggingface int8: optimum's config (arm64/avx2/avx512_vnni) chosen from this board's facts
+            from .recipes.huggingface import retarget
+            built, variants = retarget(recipe_path, built, variants, facts, only,
+                                       progress=lambda ev: say("build", ev))
             say("phase", {"phase": "push"})
             files = [(str(built.eval_set.path), built.eval_set.sha256, ".npz")]
             files += [(str(v.path), v.sha256, Path(v.path).suffix) for v in variants]
@@ -153,26 +164,38 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                 outputs_remote = f"{board.run_dir(job_id)}/outputs.npz"
                 job = {
                     "protocol": 1, "job_id": job_id, "variant": v.name,
-                    "model": {"path": board.remote[v.sha256], "format": "onnx", "sha256": v.sha256},
+                    "model": job_model(v, board.remote[v.sha256]),   # format from the file (losschain.py)
                     "data": {"path": data_remote, "inputs": list(built.eval_set.inputs),
                              "labels": built.eval_set.labels, "batch_size": recipe.run.batch_size},
-                    "runtime": runtime, "timing": timing,
+                    "runtime": tflite_runtime(runtime, device.runtime) if is_tflite(v) else runtime,
+                    "timing": timing, "scenario": scenario,
                     "accuracy": {"enabled": True, "outputs_path": outputs_remote},
                     "progress_interval_s": 0.25,
                 }
+                if device.power is not None:  # on-board power protocol after latency/accuracy
+                    job["power"] = device.power.job()
+                meter = _host_meter(device, job)  # None unless device.power.meter (power/host.py)
                 say("variant_start", {"variant": v.name, "timing": timing})
                 started = now_utc()
-                result = board.run_job(job, on_event=lambda ev, name=v.name: say("agent", {"variant": name, **ev}))
+                result = _run_with_meter(board, job, meter,
+                                         lambda ev, name=v.name: say("agent", {"variant": name, **ev}))
                 with tempfile.TemporaryDirectory() as td:
                     local_out = str(Path(td) / "outputs.npz")
                     board.fetch(outputs_remote, local_out)
                     with np.load(local_out, allow_pickle=False) as z:
                         dev_out = {k: np.asarray(z[k]) for k in z.files}
                 gates = _gates_for(recipe, _recipe_variant(recipe, v.name))
-                summary = summarize_variant(result, dev_out, base.outputs, labels, base_acc, gates)
+                # loss chain: the same quantized file on the controller (cached like the baseline)
+                ctrl = controller_outputs(v, built.eval_set)[0] if (v.precision != "fp32" or is_tflite(v)) else None
+                summary = summarize_variant(result, dev_out, base.outputs, labels, base_acc, gates,
+                                            embedding_mask=emb_mask, controller_outputs=ctrl)
                 raw = {"device_outputs": dev_out, "baseline_outputs": base.outputs}
+                if ctrl is not None:
+                    raw["controller_outputs"] = ctrl
                 if labels is not None:
                     raw["labels"] = labels
+                if emb_mask is not None:  # embedding task: recompute pools with the same mask
+                    raw["embedding_mask"] = emb_mask
                 vid = store.add_variant(
                     run_id, v.name, summary=summary, raw=raw, event=result, gates=gates,
                     baseline_accuracy=base_acc, precision=v.precision, model_sha256=v.sha256,
@@ -201,3 +224,34 @@ def _recipe_variant(recipe, name: str):
         if v.name == name:
             return v
     return None
+
+
+def _host_meter(device, job: dict):
+    """A HostMeterRun when the device's power has a meter (its keys added to job["power"])."""
+    meter_settings = device.power.meter if device.power is not None else None
+    if meter_settings is None:
+        return None
+    from .power.host import HostMeterRun
+
+    hm = HostMeterRun(meter_settings, device.name)
+    job["power"].update(hm.job_power())
+    return hm
+
+
+def _run_with_meter(board, job: dict, meter, on_event) -> dict:
+    """board.run_job, with the controller's meter sampling around it when there is one."""
+    if meter is None:
+        return board.run_job(job, on_event=on_event)
+
+    def tee(ev: dict) -> None:
+        meter.on_event(ev)  # arrival time first: it bounds the clock offset
+        on_event(ev)
+
+    meter.start()
+    try:
+        result = board.run_job(job, on_event=tee)
+    except BaseException:
+        meter.stop()
+        raise
+    meter.finish(result)
+    return result

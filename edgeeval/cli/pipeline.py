@@ -54,7 +54,7 @@ def baseline_cmd(recipe: RecipeArg, as_json: JsonOpt = False) -> None:
         else:
             out_console().print(f"server baseline for {recipe}: {'cached' if base.cached else 'computed'}\n"
                                 f"  model sha256   {base.model_sha256}\n  dataset sha256 {base.dataset_sha256}\n"
-                                f"  outputs        {info['outputs']}\n  stored at      {base.path}")
+                                f"  outputs        {info['outputs']}\n  stored at      {base.path}", soft_wrap=True)
 
 
 def deploy_cmd(
@@ -66,6 +66,9 @@ def deploy_cmd(
     min_runs: Annotated[Optional[int], typer.Option(help="Override the recipe's minimum timed runs.", min=1)] = None,
     min_seconds: Annotated[Optional[float], typer.Option(help="Override the recipe's minimum timed seconds.", min=0)] = None,
     warmup: Annotated[Optional[int], typer.Option(help="Override the recipe's warmup runs.", min=0)] = None,
+    scenario: Annotated[Optional[str], typer.Option(help="single-stream (default), multi-stream, offline or server; overrides the recipe's run.scenario.name.")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="quick, standard (default) or rigorous (MLPerf-like: >= 600 s and MLPerf's minimum query counts).")] = None,
+    find_max_qps: Annotated[bool, typer.Option("--find-max-qps", help="Server scenario: search the highest QPS whose p99 meets the latency bound.")] = False,
     as_json: JsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show remote tracebacks in full.")] = False,
 ) -> None:
@@ -83,6 +86,7 @@ def deploy_cmd(
             outcome = deploy(recipe, device, inventory=resolve_inventory(inventory), only=variant or None,
                              store_url=url or store_url(),
                              timing_overrides={"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup},
+                             scenario_overrides=_scenario_overrides(scenario, profile, find_max_qps),
                              notify=progress.notify)
         report = deploy_report(outcome)
         if as_json:
@@ -99,3 +103,18 @@ def deploy_cmd(
             raise typer.Exit(EXIT_DEVICE_ERROR)
         if not outcome.passed:
             raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _scenario_overrides(scenario: str | None, profile: str | None, find_max_qps: bool) -> dict:
+    """--scenario / --profile / --find-max-qps, checked here so a typo exits 2 with the choices."""
+    from ..errors import UserInputError
+    from ..recipes.scenarios import PROFILES, SCENARIO_DEFAULTS
+
+    problems = []
+    if scenario is not None and scenario not in SCENARIO_DEFAULTS:
+        problems.append(f"--scenario {scenario!r}: use one of {', '.join(SCENARIO_DEFAULTS)}")
+    if profile is not None and profile not in PROFILES:
+        problems.append(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
+    if problems:
+        raise UserInputError(problems)
+    return {"name": scenario, "profile": profile, "find_max_qps": find_max_qps or None}

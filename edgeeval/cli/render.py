@@ -129,7 +129,94 @@ def variant_rows(s: dict) -> list[tuple[str, str]]:
         ("max abs error", _f(fid.get("max_abs_error"), "{:.4g}")),
         ("PSNR dB", _f(fid.get("psnr_db"), "{:.1f}")),
     ]
+    rows += _loss_chain_rows(s)
+    return _scenario_rows(s) + rows + _power_rows(s)
+
+
+_HEADLINE_LABEL = {"p90_ms": "p90 ms", "p99_ms": "p99 ms", "samples_per_s": "samples/s"}
+
+
+def _scenario_rows(s: dict) -> list[tuple[str, str]]:
+    """The scenario's headline figure with its interval and count, first in the table."""
+    sc = s.get("scenario") or {}
+    h = sc.get("headline") or {}
+    if not h:
+        return []
+    fmt = "{:.1f}" if h.get("metric") == "samples_per_s" else "{:.3f}"
+    label = f"{sc.get('name')} {_HEADLINE_LABEL.get(h.get('metric'), h.get('metric'))} [95% CI]"
+    value = f"{_f(h.get('value'), fmt)} {_ci(h.get('ci'), fmt)}  (n={h.get('n')})"
+    rows = [(label, value)]
+    if sc.get("best_batch_size") is not None:
+        rows.append(("offline best batch size", str(sc["best_batch_size"])))
+    es = sc.get("early_stopping") or {}
+    if es:
+        rows.append((f"early-stopping p{es.get('percentile', 0) * 100:g} ms",
+                     _f(es.get("value_ms"), none=f"— ({es.get('reason')})")))
+    srv = sc.get("server") or {}
+    if srv.get("latency_bound_ms") is not None:
+        rows.append(("server QPS target / achieved", f"{_f(srv.get('target_qps'), '{:.1f}')} / "
+                     f"{_f(srv.get('achieved_qps'), '{:.1f}')}, p99 bound {srv['latency_bound_ms']} ms "
+                     f"{'met' if srv.get('p99_meets_bound') else 'NOT met'}"))
+    sus = sc.get("sustained") or {}
+    if sus.get("burst"):
+        rows.append(("burst / sustained p50 ms", f"{_f(sus['burst']['p50_ms'])} / {_f(sus['sustained']['p50_ms'])} "
+                     f"(drift {_f(sus.get('drift_p50'), '{:+.1%}')}, {sus.get('stop', '')})"))
+    cold = sc.get("cold_start") or {}
+    if cold:
+        rows.append(("cold start ms: session / first / warmup mean",
+                     f"{_f(cold.get('session_ms'), '{:.1f}')} / {_f(cold.get('first_inference_ms'))} / "
+                     f"{_f(cold.get('warmup_mean_ms'))} (n={cold.get('warmup_n')})"))
+    prof = sc.get("profile")
+    if prof:
+        rows.append(("scenario profile, seeds", f"{prof}, {sc.get('seeds') or '—'}"))
     return rows
+
+
+def _power_rows(s: dict) -> list[tuple[str, str]]:
+    """Power/energy rows when the run asked for power (no `power` key: no rows at all)."""
+    if "power" not in s:
+        return []
+    p = s.get("power")
+    th = s.get("thermal") or {}
+    thr = th.get("throttled")
+    throttled = [("throttled", "YES" if thr else "no" if thr is False else
+                  f"— ({(th.get('reasons') or {}).get('throttled', 'no thermal data')})")] if th else []
+    if not p:
+        return [("power", "— (requested, but the agent sent no power data)")] + throttled
+    source = p.get("source") or f"board: {p.get('sensor')}"
+    rails = ", ".join(p.get("rails") or []) or "—"
+    head = [("power source, rails", f"{source}; {rails}" + (" (estimate)" if p.get("estimate") else ""))]
+    if p.get("p_idle_w") is None and p.get("reason"):
+        return head + [("power", f"— ({p['reason']})")] + throttled
+
+    def stat(key):
+        return p.get(key) or {}
+
+    idle, pa = p.get("idle") or {}, stat("p_active_w")
+    et, ed, ipj = stat("e_total_mj"), stat("e_dynamic_mj"), stat("inferences_per_j")
+    sm = p.get("samples") or {}
+    cv = et.get("cv")
+    cv_txt = "n/a" if cv is None else f"{cv:.1%}" + (" FLAGGED (> 5%)" if et.get("cv_flagged") else "")
+    upd = p.get("update_interval_s")
+    rows = head + [
+        ("P idle W (mean ± std)", f"{_f(p.get('p_idle_w'))} ± {_f(idle.get('p_std_w'))}"),
+        (f"P active W (mean ± std, {et.get('n', 0)} windows)", f"{_f(pa.get('mean'))} ± {_f(pa.get('std'))}"),
+        ("energy/inf total mJ [95% CI]", f"{_f(et.get('mean'), '{:.4g}')} {_ci(et.get('ci'), '{:.4g}')}"),
+        ("energy/inf dynamic mJ [95% CI]", f"{_f(ed.get('mean'), '{:.4g}')} {_ci(ed.get('ci'), '{:.4g}')}"),
+        ("inferences per joule", _f(ipj.get("mean"), "{:.1f}")),
+        ("energy CV over windows", cv_txt),
+        ("power samples / rate", f"{sm.get('used')} used of {sm.get('reads')} reads "
+                                 f"({sm.get('repeats_dropped')} repeats dropped), "
+                                 f"{_f(sm.get('achieved_rate_hz'), '{:.1f}')} Hz; sensor update "
+                                 f"{_f(upd, '{:.3g}', none='not exposed')} s"),
+    ]
+    clock = p.get("clock")
+    if clock:
+        rows.append(("meter clock offset", f"± {clock['uncertainty_s'] * 1e3:.1f} ms, guard band "
+                                           f"{clock.get('guard_s', 0):.3g} s per edge"))
+    for k, why in (p.get("reasons") or {}).items():
+        rows.append((f"power note ({k})", why))
+    return rows + throttled
 
 
 def print_deploy(console, report: dict) -> None:
@@ -164,3 +251,18 @@ def print_deploy(console, report: dict) -> None:
     if push:
         console.print(f"[dim]push: {push.get('bytes_sent', 0)} bytes sent, "
                       f"{push.get('skipped', 0)}/{push.get('files', 0)} files already on the board[/dim]")
+
+
+def _loss_chain_rows(s: dict) -> list[tuple[str, str]]:
+    """Quantization loss vs device loss (edgeeval/losschain.py), for quantized variants."""
+    lc = s.get("loss_chain")
+    if not lc:
+        return []
+    f = lc.get("device_fidelity") or {}
+    flag = {True: "YES: the board loses accuracy the controller does not", False: "no", None: "—"}
+    return [("quantization drop pt (fp32 → controller)", _f(lc.get("quantization_drop_pt"), "{:+.2f}")),
+            ("device drop pt (controller → board)", _f(lc.get("device_drop_pt"), "{:+.2f}")),
+            ("board vs controller: agreement / cosine / max err",
+             f"{_f(f.get('top1_agreement'), '{:.4f}')} / {_f(f.get('cosine_mean'), '{:.5f}')} / "
+             f"{_f(f.get('max_abs_error'), '{:.4g}')}"),
+            ("device loss flag", flag.get(lc.get("device_loss_flag"), "—"))]

@@ -24,7 +24,7 @@ def _pip(python: str, pkg: str) -> str:
 
 
 def analyse(facts: dict, *, python: str, runtimes_needed: tuple[str, ...] = ("onnxruntime",),
-            providers_needed: tuple[str, ...] = ()) -> list[Finding]:
+            providers_needed: tuple[str, ...] = (), tflite: bool = False) -> list[Finding]:
     out: list[Finding] = []
     py = facts.get("python") or {}
     ver = str(py.get("version", ""))
@@ -54,6 +54,8 @@ def analyse(facts: dict, *, python: str, runtimes_needed: tuple[str, ...] = ("on
                                        f"not in {provs}", f"install an {name} build that has {p}"))
         else:
             out.append(Finding(name, "missing", info.get("error", "not importable"), _pip(python, name)))
+    if tflite:
+        out += tflite_findings(facts, python)
     for name, info in runtimes.items():
         if name not in runtimes_needed and (info or {}).get("version"):
             out.append(Finding(name, "ok", str(info["version"])))
@@ -76,6 +78,54 @@ def analyse(facts: dict, *, python: str, runtimes_needed: tuple[str, ...] = ("on
                            "for stable numbers set the governor to performance on the board (edgeeval records it, never changes it)"))
     else:
         out.append(Finding("cpu governor", "ok", gov))
+    out += sensor_findings(facts)
+    return out
+
+
+TFLITE_INTERPRETERS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def tflite_findings(facts: dict, python: str) -> list[Finding]:
+    """A recipe with TFLite variants needs one interpreter; tflite-runtime's known traps are warned about."""
+    runtimes = facts.get("runtimes") or {}
+    have = [n for n in TFLITE_INTERPRETERS
+            if (runtimes.get(n) or {}).get("version") or (runtimes.get(n) or {}).get("installed")]
+    if not have:
+        return [Finding("tflite interpreter", "missing", "none of ai_edge_litert, tflite_runtime, tensorflow imports",
+                        _pip(python, "ai-edge-litert"))]
+    out = [Finding("tflite interpreter", "ok", f"{have[0]} (used first of {', '.join(have)})")]
+    if have[0] == "tflite_runtime":
+        npv = str((facts.get("numpy") or {}).get("version") or "")
+        if npv.split(".")[0].isdigit() and int(npv.split(".")[0]) >= 2:
+            out.append(Finding("tflite_runtime + numpy", "warning",
+                               f"tflite-runtime 2.14 needs numpy<2; this board has numpy {npv}",
+                               f"{_pip(python, chr(39) + 'numpy<2' + chr(39))} or install ai-edge-litert"))
+        out.append(Finding("tflite_runtime + dynamic int8", "warning",
+                           "tflite-runtime 2.14 rejects dynamic-range int8 models (FULLY_CONNECTED v12) and has given "
+                           "constant outputs on some; deploy full-integer int8 or use ai-edge-litert",
+                           _pip(python, "ai-edge-litert")))
+    return out
+
+
+def sensor_findings(facts: dict) -> list[Finding]:
+    """One finding per power source the probe found (never blocking: power is optional)."""
+    if "sensors" not in facts:
+        return []
+    sensors = facts.get("sensors")
+    if sensors is None:
+        return [Finding("power sensors", "warning", facts.get("sensors_reason", "probe failed"))]
+    if not sensors:
+        return [Finding("power sensors", "warning", "none found on the board",
+                        "measure with a meter on the controller (power: {sensor: none, meter: ...}) "
+                        "or leave power off")]
+    out = []
+    for s in sensors:
+        what = s["sensor"] + (f" {s['chip']}" if s.get("chip") else "")
+        rails = ", ".join(s["rails"]) if s.get("rails") else (s.get("reason") or "")
+        if s.get("readable") is False:
+            out.append(Finding(f"power {what}", "warning", f"rails {rails}; not readable", s.get("reason", "")))
+        else:
+            out.append(Finding(f"power {what}", "ok", f"rails: {rails}" if s.get("rails") else rails))
     return out
 
 

@@ -55,6 +55,57 @@ class Facts(BaseModel):
     notes: str | None = None
 
 
+class MeterSettings(BaseModel):
+    """A meter on the controller (edgeeval/power/meters.py) for a board with no sensor."""
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern=r"^(scpi|joulescope)$")
+    address: str | None = None            # scpi: host:port (raw socket, usually 5025)
+    query: str = "MEAS:POW?"              # scpi: the query that returns watts
+    interval_s: float = Field(0.1, gt=0)
+    guard_s: float = Field(0.5, ge=0)     # trimmed from each window edge (clock offset bound)
+
+    @model_validator(mode="after")
+    def _address_needed(self) -> "MeterSettings":
+        if self.type == "scpi" and not self.address:
+            raise ValueError("a scpi meter needs `address: host:port` (raw socket, usually 5025)")
+        return self
+
+
+class PowerSettings(BaseModel):
+    """`power:` of a device: which sensor the agent reads and the protocol's durations.
+    Unset durations take the agent's profile defaults (idle 10 s, windows 3; rigorous 60 s, 5)."""
+    model_config = ConfigDict(extra="forbid")
+    sensor: str = Field(pattern=r"^(hwmon|ina3221|tegrastats|rapl|rpi5-pmic|none)$")
+    chip: str | None = None               # hwmon: the chip's `name`, e.g. ina226
+    rails: list[str] | None = None        # rail labels (*_label, tegrastats names); default: input rail or all
+    mode: str | None = Field(None, pattern=r"^(auto|power|energy|vi)$")
+    command: str | None = None            # tegrastats / vcgencmd executable
+    sysfs_root: str = "/"
+    profile: str = Field("default", pattern=r"^(default|rigorous)$")
+    sample_interval_s: float | None = Field(None, gt=0)
+    idle_s: float | None = Field(None, ge=0)
+    warmup_min_s: float | None = Field(None, ge=0)
+    warmup_max_s: float | None = Field(None, ge=0)
+    warmup_slope_c_per_min: float | None = Field(None, gt=0)
+    warmup_slope_window_s: float | None = Field(None, gt=0)
+    window_min_s: float | None = Field(None, ge=0)
+    windows: int | None = Field(None, ge=1)
+    reason: str | None = None             # sensor none: why (shown instead of numbers)
+    sample_during_timed: bool | None = None  # also sample during the latency phase
+    meter: MeterSettings | None = None
+
+    @model_validator(mode="after")
+    def _meter_without_sensor(self) -> "PowerSettings":
+        if self.meter is not None and self.sensor != "none":
+            raise ValueError(f"a meter on the controller is for boards with no sensor; set `sensor: none` "
+                             f"(now {self.sensor!r}) or remove `meter:`")
+        return self
+
+    def job(self) -> dict:
+        """The job's "power" object (the agent fills the profile defaults)."""
+        return self.model_dump(exclude_none=True, exclude={"meter"})
+
+
 class Device(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
@@ -68,6 +119,7 @@ class Device(BaseModel):
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     tags: list[str] = Field(default_factory=list)
     facts: Facts = Field(default_factory=Facts)
+    power: PowerSettings | None = None     # on-board power measurement (docs: "Power and thermal")
     _source: str | None = PrivateAttr(None)  # FILE:LINE it came from (set by the loader)
 
     @property

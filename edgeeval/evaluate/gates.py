@@ -16,6 +16,7 @@ GATES: dict[str, tuple[str, str]] = {
     "min_accuracy": ("top1", ">="),
     "min_top1_agreement": ("top1_agreement", ">="),
     "min_cosine": ("cosine_mean", ">="),
+    "min_retrieval_agreement": ("retrieval_top1_agreement", ">="),   # embedding tasks
     "max_abs_error": ("max_abs_error", "<="),
     "min_psnr_db": ("psnr_db", ">="),
     "max_peak_rss_mb": ("peak_rss_mb", "<="),

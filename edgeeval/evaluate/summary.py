@@ -124,8 +124,13 @@ def _gate_metrics(s: dict) -> tuple[dict, dict]:
 def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] | None,
                       baseline_outputs: dict[str, np.ndarray] | None, labels: np.ndarray | None,
                       baseline_accuracy: float | None, gates: dict | None, *,
-                      confidence: float = 0.95) -> dict:
-    """All numbers for one variant, gates included; see the module docstring for the shape."""
+                      confidence: float = 0.95, embedding_mask: np.ndarray | None = None,
+                      controller_outputs: dict[str, np.ndarray] | None = None) -> dict:
+    """All numbers for one variant, gates included; see the module docstring for the shape.
+
+    `embedding_mask` (the eval set's attention mask) marks an embedding task: an `embeddings`
+    block is added (evaluate/embeddings.py) and the cosine/retrieval gates read it.
+    """
     ev = result_event
     s: dict = {"latency": latency_stats(ev.get("latencies_ns"), confidence=confidence,
                                         wall_seconds=_num(ev.get("timed_wall_s")))}
@@ -141,10 +146,33 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
     if rss is None:
         reasons["peak_rss_mb"] = "peak RSS not reported by the agent (no resource module on the board?)"
     s["reasons"] = reasons
+    from .scenarios import scenario_summary  # scenario block: headline figure, intervals, early stopping
+    s["scenario"] = scenario_summary(ev, confidence=confidence)
     primary = _primary_name(ev, device_outputs, baseline_outputs)
     s["accuracy"] = _accuracy(primary, device_outputs, baseline_outputs, labels, baseline_accuracy)
     s["fidelity"] = _fidelity(primary, device_outputs, baseline_outputs)
+    if controller_outputs is not None:  # quantized variants: fp32 -> controller -> board (losschain.py)
+        from ..losschain import loss_chain
+        s["loss_chain"] = loss_chain(primary, labels, baseline_outputs, controller_outputs, device_outputs)
+    if ev.get("power") is not None or ev.get("thermal") is not None:  # only jobs that measured power
+        from ..power.summary import summarize_power, summarize_thermal
+        s["power"] = summarize_power(ev.get("power"), confidence)
+        s["thermal"] = summarize_thermal(ev.get("thermal"))
+    if embedding_mask is not None:  # embedding task: pooled cosine + retrieval agreement, no labels
+        from .embeddings import NO_LABELS, embeddings_block
+        s["embeddings"] = embeddings_block(device_outputs, baseline_outputs, embedding_mask, primary)
+        if labels is None:
+            s["accuracy"]["reason"] = NO_LABELS
     metrics, why = _gate_metrics(s)
+    metrics.setdefault("retrieval_top1_agreement", None)
+    why.setdefault("retrieval_top1_agreement", "not an embedding task (no embeddings block)")
+    if "embeddings" in s:
+        from .embeddings import gate_metrics as _embedding_gate_metrics
+        em, ew = _embedding_gate_metrics(s["embeddings"])
+        metrics.update(em)
+        for k in em:
+            why.pop(k, None)
+        why.update(ew)
     s["gate_metrics"], s["gate_metric_reasons"] = metrics, why
     results = check_gates(gates or {}, metrics, why)
     s["gates"] = [r.to_dict() for r in results]
@@ -156,6 +184,10 @@ def split_event(result_event: dict) -> tuple[dict, dict[str, np.ndarray]]:
     """(event without the raw lists, {kind: int64 array}) — what the store keeps."""
     scalars = {k: v for k, v in result_event.items() if k not in RAW_EVENT_KEYS}
     raw = {k: np.asarray(_list_or_empty(result_event.get(k)), dtype="<i8") for k in RAW_EVENT_KEYS}
+    if "power" in scalars or "thermal" in scalars:  # samples -> blobs "power_samples", "thermal"
+        from ..power.summary import split_power
+        scalars, power_raw = split_power(scalars)
+        raw.update(power_raw)
     return scalars, raw
 
 
@@ -166,6 +198,11 @@ def recompute(stored: dict) -> dict:
     for k in RAW_EVENT_KEYS:
         if k in raw:
             event[k] = raw[k]
+    if "power" in event or "thermal" in event:
+        from ..power.summary import join_power
+        event = join_power(event, raw)
     return summarize_variant(event, raw.get("device_outputs"), raw.get("baseline_outputs"),
                              raw.get("labels"), stored.get("baseline_accuracy"), stored.get("gates"),
-                             confidence=stored.get("confidence", 0.95))
+                             confidence=stored.get("confidence", 0.95),
+                             embedding_mask=raw.get("embedding_mask"),
+                             controller_outputs=raw.get("controller_outputs"))

@@ -100,6 +100,12 @@ def tool_versions(recipe: Recipe) -> dict[str, str]:
     names = ["onnx", "onnxruntime", "numpy"]
     if recipe.source.type == "python" or recipe.data.type == "python":
         names += ["torch", "scikit-learn"]
+    if recipe.source.type == "huggingface" or recipe.data.type == "text":
+        from .huggingface import HF_TOOLS
+        names += [n for n in HF_TOOLS if n not in names]
+    if any(v.format == "tflite" for v in recipe.variants):
+        from .tflite import TFLITE_TOOLS
+        names += [n for n in TFLITE_TOOLS if n not in names]
     out = {"python": platform.python_version(), "edgeeval": __version__}
     for n in names:
         try:
@@ -116,8 +122,12 @@ def _record_dir(recipe: Recipe) -> Path:
 
 
 def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = False,
-          progress: Progress | None = None) -> BuildResult:
-    """Build the recipe's variants (or `only` those), reusing every cached step unless `force`."""
+          progress: Progress | None = None, target_facts: dict | None = None) -> BuildResult:
+    """Build the recipe's variants (or `only` those), reusing every cached step unless `force`.
+
+    `target_facts` (a probed board's facts) steer device-dependent builds: optimum's int8
+    config for huggingface sources (edgeeval.recipes.huggingface); None means this machine.
+    """
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     recipe = load_recipe(recipe_path)
@@ -130,15 +140,17 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
     data_key = sha256_json({"step": "data", "fp": data_fingerprint(recipe, hashes), "versions": versions})
     model_key = sha256_json({"step": "fp32", "fp": source_fp, "versions": versions,
                              "data": data_key if python_source else None})
-    keys = {v.name: sha256_json({"step": "variant", "model": model_key, "settings": v.settings(),
+    settings = _variant_settings(recipe, selected, target_facts)
+    keys = {v.name: sha256_json({"step": "variant", "model": model_key, "settings": settings[v.name][0],
                                  "versions": versions,
-                                 "data": data_key if v.precision == "int8-static" else None})
+                                 "data": data_key if v.precision in ("int8-static", "int8") else None})
             for v in selected}
     hashes.save()
 
     store = cache.KeyStore()
     hit = (lambda key: None) if force else store.hit
     state = _State(recipe, store)
+    state.settings = {name: s for name, (s, _) in settings.items()}
 
     data_entry = hit(data_key)
     if data_entry is None:
@@ -168,7 +180,8 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
                 entry = state.build_variant(keys[v.name], v, model_entry, data_entry)
                 built.append(v.name)
             seconds = time.perf_counter() - t
-            variants.append(_artifact(v.name, v.precision, entry, {**v.settings(), **entry["meta"].get("tools", {})},
+            s, notes = settings[v.name]
+            variants.append(_artifact(v.name, v.precision, entry, {**s, **notes, **entry["meta"].get("tools", {})},
                                       cached=v.name not in built, seconds=seconds, key=keys[v.name]))
 
     eval_set = _eval_set(data_entry)
@@ -194,6 +207,15 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
     cache.write_json_atomic(manifest_path, manifest)
     return BuildResult(recipe, variants, eval_set, fp32, manifest, manifest_path,
                        seconds=time.perf_counter() - t0, built=built)
+
+
+def _variant_settings(recipe: Recipe, selected, target_facts: dict | None) -> dict[str, tuple[dict, dict]]:
+    """{variant: (settings in its cache key, notes)}; huggingface int8 adds the optimum config."""
+    if recipe.source.type != "huggingface":
+        return {v.name: (v.settings(), {}) for v in selected}
+    from .huggingface import local_facts, variant_settings
+    facts = target_facts if target_facts is not None else local_facts()
+    return {v.name: variant_settings(v, facts) for v in selected}
 
 
 def _select(recipe: Recipe, only: list[str] | None):
@@ -249,6 +271,8 @@ class _State:
         self.splits: dict | None = None
         self.tmp: Path | None = None
         self._pre: tuple[Path, dict] | None = None
+        self.module = None      # the nn.Module a python source returned, when it returns one
+        self.settings: dict[str, dict] = {}
 
     def _splits(self) -> dict:
         if self.splits is None:
@@ -287,13 +311,18 @@ class _State:
             if r.source.type == "onnx":
                 src = r.resolve(r.source.path)
                 where = f"{r.line('source', 'path')}: field source.path"
+            elif r.source.type == "huggingface":     # optimum's ONNX exporter
+                from .huggingface import export_fp32
+                where = f"{r.line('source')}: field source"
+                src = export_fp32(r, Path(tmp))
             else:
                 src = raw
                 where = f"{r.line('source', 'callable')}: field source.callable"
                 fn = load_callable(r, r.source.callable, ("source", "callable"))
                 splits = self._splits()
                 try:
-                    fn(splits, raw, r.export.opset, **r.source.params)
+                    module = fn(splits, raw, r.export.opset, **r.source.params)
+                    self.module = module if hasattr(module, "state_dict") else None  # for TFLite variants
                 except Exception as exc:
                     raise BuildError(f"{where}: {r.source.callable} raised {type(exc).__name__}: {exc}") from exc
                 if not raw.is_file():
@@ -312,10 +341,16 @@ class _State:
         art = model_entry["artifacts"][0]
         fp32_path = cache.artifact_path(art["sha256"], art["suffix"])
         settings = v.settings()
+        if v.format == "tflite":   # converted from the PyTorch module (edgeeval/recipes/tflite.py)
+            from .tflite import build_tflite
+            return build_tflite(self, key, v, model_entry, data_entry)
         if v.precision == "fp32":
             return self.store.put(key, model_entry["artifacts"], {"io": model_entry["meta"]["io"], "tools": {}})
         out = self.tmp / f"{key}.onnx"
-        if v.precision == "fp16":
+        if self.recipe.source.type == "huggingface" and v.precision == "int8-dynamic":
+            from .huggingface import quantize_int8   # optimum ORTQuantizer, config from the target
+            tools = quantize_int8(fp32_path, out, self.settings.get(v.name) or settings)
+        elif v.precision == "fp16":
             tools = quantize.to_fp16(fp32_path, out, settings)
         else:
             pre_path, pre_info = self._pre_processed(fp32_path)

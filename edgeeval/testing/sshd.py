@@ -304,6 +304,10 @@ def board_python(base: str = "/usr/bin/python3", where: Path = BOARD_PYTHON_DIR)
 
     py = where / "bin" / "python"
     pkgs = [f"numpy=={md.version('numpy')}", f"onnxruntime=={md.version('onnxruntime')}"]
+    try:  # TFLite boards: the controller's ai-edge-litert (numpy 2) when the tflite extra is installed
+        pkgs.append(f"ai-edge-litert=={md.version('ai-edge-litert')}")
+    except md.PackageNotFoundError:
+        pass
     stamp = where / ".edgeeval-packages"
     if py.exists() and stamp.exists() and stamp.read_text() == " ".join(pkgs):
         return str(py)

@@ -167,5 +167,5 @@ variants:
     problems = _problems(_write(tmp_path, text))
     assert any(":4: field source.callable: only applies to python, not onnx" in p for p in problems), problems
     assert any(":2: field source.path: type onnx needs `path`" in p for p in problems), problems
-    assert any(":7: field data.path: only applies to npz, not python" in p for p in problems), problems
+    assert any(":7: field data.path: only applies to npz or text, not python" in p for p in problems), problems
     assert any(":5: field data.callable: type python needs `callable`" in p for p in problems), problems
