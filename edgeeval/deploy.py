@@ -24,6 +24,7 @@ class VariantOutcome:
     model_sha256: str
     summary: dict
     variant_id: int | None = None
+    runtime: dict | None = None      # what the agent ran: name, version, providers/interpreter used
 
     @property
     def passed(self) -> bool:
@@ -203,7 +204,7 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                     runtime=result.get("runtime"),
                     extra={"agent_sha256": agent_sha256(), "dataset_sha256": built.eval_set.sha256,
                            "job_id": job_id})
-                vo = VariantOutcome(v.name, v.precision, v.sha256, summary, vid)
+                vo = VariantOutcome(v.name, v.precision, v.sha256, summary, vid, result.get("runtime"))
                 outcome.variants.append(vo)
                 say("variant_done", {"variant": v.name, "summary": summary})
     except DeviceError as exc:

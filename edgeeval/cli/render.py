@@ -93,7 +93,7 @@ def deploy_report(outcome) -> dict:
         "push": outcome.push,
         "device_facts": outcome.facts,
         "variants": [{"name": v.name, "precision": v.precision, "model_sha256": v.model_sha256,
-                      "variant_id": v.variant_id, **v.summary} for v in outcome.variants],
+                      "variant_id": v.variant_id, "runtime": v.runtime, **v.summary} for v in outcome.variants],
     }
 
 
@@ -233,7 +233,10 @@ def print_deploy(console, report: dict) -> None:
         lat = v.get("latency") or {}
         ci_method = ci_method or lat.get("ci_method")
         verdict = "[green]PASS[/green]" if v.get("passed") else "[red]FAIL[/red]"
-        t = Table(title=f"{v['name']}  ({v['precision']}, model {v['model_sha256'][:12]})  {verdict}",
+        rt = v.get("runtime") or {}
+        ran = " ".join(str(x) for x in ((rt.get("providers_used") or [rt.get("name")])[0], rt.get("version")) if x)
+        t = Table(title=f"{v['name']}  ({v['precision']}, model {v['model_sha256'][:12]}"
+                        f"{', ' + ran if ran else ''})  {verdict}",
                   title_justify="left", show_header=False)
         t.add_column("metric", style="dim")
         t.add_column("value")

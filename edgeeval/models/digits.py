@@ -56,8 +56,10 @@ def _shift(torch, xb, gen):
 
 def build_cnn(data: dict, out_path: Path, opset: int, seed: int = 0, epochs: int = 20,
               batch_size: int = 64, lr: float = 5e-3, dropout: float = 0.2,
-              augment: bool = True, threads: int = 2) -> None:
-    """Train the CNN on data["train"] (deterministic, CPU) and export it to ONNX with a dynamic batch axis."""
+              augment: bool = True, threads: int = 2):
+    """Train the CNN on data["train"] (deterministic, CPU), export it to ONNX with a dynamic batch axis.
+
+    Returns the trained nn.Module (format: tflite variants are converted from it)."""
     import torch
 
     saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
@@ -85,6 +87,7 @@ def build_cnn(data: dict, out_path: Path, opset: int, seed: int = 0, epochs: int
                 sched.step()
         model.eval()
         _export(torch, model, Path(out_path), opset)
+        return model
     finally:
         torch.set_num_threads(saved[0])
         torch.use_deterministic_algorithms(saved[1])

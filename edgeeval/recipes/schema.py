@@ -26,7 +26,9 @@ _FILE_CALLABLE = re.compile(r"^.+\.py:[A-Za-z_]\w*$")
 
 Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8"]
 # format -> precisions it builds (TFLite int8 is full-integer: int8 weights, activations, inputs, outputs)
-FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static"), "tflite": ("fp32", "fp16", "int8")}
+# tflite int8-dynamic: dynamic-range (int8 weights, float activations/I/O; tflite-runtime 2.14 mishandles it)
+FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static"),
+                     "tflite": ("fp32", "fp16", "int8", "int8-dynamic")}
 
 
 class _Strict(BaseModel):
