@@ -36,7 +36,11 @@ from _common import emit, median, pctl  # noqa: E402
 from edgeeval.agent import AGENT_PATH  # noqa: E402
 from edgeeval.testing.models import make_job, mlp, write_eval_npz  # noqa: E402
 
-IN_FEATURES, HIDDEN, CLASSES = 512, (1024, 1024, 1024), 10
+# ~3 ms per inference on one x86 core: LoadGen's Python SUT adds a fixed ~50-70 us per query
+# (C++ -> Python issue_query -> QuerySamplesComplete), which on a 0.3 ms model alone is a 16-20%
+# gap (measured: LoadGen p90 = 1.165 x a bare loop); at ~3 ms it is ~2%, so the comparison
+# tests the measurement, not the reference harness's own call overhead.
+IN_FEATURES, HIDDEN, CLASSES = 1024, (2048, 2048, 2048, 2048), 10
 SAMPLES, WARMUP = 64, 50
 RUNTIME = {"intra_op_num_threads": 1, "inter_op_num_threads": 1,
            "graph_optimization_level": "all", "execution_mode": "sequential"}
