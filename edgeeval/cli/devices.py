@@ -38,6 +38,7 @@ def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--
 
 @app.command("check", help="Connect, probe the board and say exactly what is missing and how to fix it.")
 def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], inventory: InvOpt = None,
+              recipe: Annotated[Optional[Path], typer.Option("--recipe", "-r", help="Check for what this recipe needs (ONNX Runtime and/or a TFLite interpreter).")] = None,
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     from ..errors import EXIT_DEVICE_ERROR
 
@@ -52,7 +53,13 @@ def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], invento
             board = BoardSession(transport=transport, python=dev.python, workdir=dev.workdir, device=dev.name)
             board.push([])
             facts = board.probe(sysfs_root=dev.power.sysfs_root if dev.power else None)
-        findings = analyse(facts, python=dev.python)
+        needs = {}
+        if recipe is not None:   # what this recipe's variants need, without building anything
+            from ..recipes.schema import load_recipe
+
+            formats = {getattr(v, "format", "onnx") for v in load_recipe(recipe).variants}
+            needs = {"runtimes_needed": ("onnxruntime",) if "onnx" in formats else (), "tflite": "tflite" in formats}
+        findings = analyse(facts, python=dev.python, **needs)
         missing = blocking(findings)
         if as_json:
             print(json.dumps({"device": dev.name, "facts": facts, "findings": [f.as_dict() for f in findings],

@@ -56,6 +56,8 @@ def analyse(facts: dict, *, python: str, runtimes_needed: tuple[str, ...] = ("on
             out.append(Finding(name, "missing", info.get("error", "not importable"), _pip(python, name)))
     if tflite:
         out += tflite_findings(facts, python)
+    else:  # not asked for, but a board with tflite-runtime still hears about its known traps
+        out += [f for f in tflite_findings(facts, python) if f.status == "warning"]
     for name, info in runtimes.items():
         if name not in runtimes_needed and (info or {}).get("version"):
             out.append(Finding(name, "ok", str(info["version"])))

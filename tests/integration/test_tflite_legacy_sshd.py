@@ -75,3 +75,25 @@ def test_dynamic_range_int8_fails_the_gate_on_legacy_and_runs_on_litert(sshd_lab
     assert ok.returncode == 0, ok.stderr[-3000:] + ok.stdout[-2000:]
     v = as_json(ok)["variants"][0]
     assert abs(v["accuracy"]["drop_pt"]) <= 1.0, v["accuracy"]
+
+
+def test_devices_check_for_a_tflite_recipe_on_the_legacy_board(sshd_lab, two_boards, tflite_recipe, tmp_path):
+    from edgeeval.testing.sshd import legacy_tflite_python
+
+    board = two_boards[0]
+    inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board], python=legacy_tflite_python())
+    d = yaml.safe_load(tflite_recipe.read_text())
+    d["variants"] = [v for v in d["variants"] if v.get("format") == "tflite"]
+    only_tflite = tmp_path / "only-tflite.yaml"
+    only_tflite.write_text(yaml.safe_dump(d, sort_keys=False))
+    # no recipe: ONNX Runtime is expected and missing on this board -> not ready (exit 3)
+    plain = cli("devices", "check", board.name, "--inventory", inv, "--json")
+    assert plain.returncode == 3
+    # a TFLite-only recipe: ready, with tflite-runtime's dynamic-int8 trap as a warning
+    proc = cli("devices", "check", board.name, "--inventory", inv, "--recipe", only_tflite, "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rep = json.loads(proc.stdout)
+    items = {f["item"]: f for f in rep["findings"]}
+    assert rep["ready"] is True and "onnxruntime" not in items
+    assert items["tflite interpreter"]["detail"].startswith("tflite_runtime")
+    assert items["tflite_runtime + dynamic int8"]["status"] == "warning"
