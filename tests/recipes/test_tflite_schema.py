@@ -30,10 +30,10 @@ def test_onnx_source_cannot_have_tflite_variants_and_the_line_is_named(tmp_path)
 
 
 def test_tflite_precisions_and_settings(tmp_path):
-    bad = VARIANTS.replace("precision: int8}", "precision: int8-dynamic}")
+    bad = VARIANTS.replace("precision: int8}", "precision: int8-static}")   # an ONNX-only precision
     with pytest.raises(UserInputError) as e:
         load_recipe(_write(tmp_path, "{type: python, callable: 'edgeeval.models.mobilenet:build_mobilenet'}", bad))
-    assert "format tflite builds precisions fp32 | fp16 | int8" in str(e.value)
+    assert "format tflite builds precisions fp32 | fp16 | int8 | int8-dynamic" in str(e.value)
     onnx_int8 = VARIANTS.replace("format: tflite, ", "")
     with pytest.raises(UserInputError):
         load_recipe(_write(tmp_path, "{type: python, callable: 'edgeeval.models.mobilenet:build_mobilenet'}", onnx_int8))
