@@ -302,12 +302,32 @@ def board_python(base: str = "/usr/bin/python3", where: Path = BOARD_PYTHON_DIR)
     """
     import importlib.metadata as md
 
-    py = where / "bin" / "python"
     pkgs = [f"numpy=={md.version('numpy')}", f"onnxruntime=={md.version('onnxruntime')}"]
     try:  # TFLite boards: the controller's ai-edge-litert (numpy 2) when the tflite extra is installed
         pkgs.append(f"ai-edge-litert=={md.version('ai-edge-litert')}")
     except md.PackageNotFoundError:
         pass
+    return _venv_with(pkgs, base, where)
+
+
+LEGACY_TFLITE_PYTHON_DIR = Path("/var/tmp/edgeeval-legacy-python")
+LEGACY_TFLITE_PACKAGES = ["tflite-runtime==2.14.0", "numpy<2"]
+
+
+def legacy_tflite_python(base: str = "/usr/bin/python3", where: Path = LEGACY_TFLITE_PYTHON_DIR) -> str:
+    """A "legacy" TFLite board interpreter: a venv of Debian's python3 with tflite-runtime 2.14 and numpy<2.
+
+    No onnxruntime, no ai-edge-litert: the agent falls back to tflite_runtime.
+    """
+    return _venv_with(LEGACY_TFLITE_PACKAGES, base, where)
+
+
+def _venv_with(pkgs: list[str], base: str, where: Path) -> str:
+    """A venv of `base` at `where` holding exactly `pkgs`, made once (stamped) and readable by the board user.
+
+    The controller's pip installs wheels for the venv's Python version with --target (the venv has no pip).
+    """
+    py = where / "bin" / "python"
     stamp = where / ".edgeeval-packages"
     if py.exists() and stamp.exists() and stamp.read_text() == " ".join(pkgs):
         return str(py)
@@ -319,37 +339,8 @@ def board_python(base: str = "/usr/bin/python3", where: Path = BOARD_PYTHON_DIR)
                          check=True, capture_output=True, text=True).stdout.strip()
     site = where / "lib" / f"python{ver}" / "site-packages"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--only-binary=:all:", "--python-version", ver, "--target", str(site), *pkgs], check=True)
+                    "--only-binary=:all:", "--python-version", ver, "--target", str(site),
+                    "--no-warn-conflicts", *pkgs], check=True)
     subprocess.run(["chmod", "-R", "a+rX", str(where)], check=True)
     stamp.write_text(" ".join(pkgs))
-    return str(py)
-
-
-LEGACY_TFLITE_PYTHON_DIR = Path("/var/tmp/edgeeval-legacy-python")
-LEGACY_TFLITE_PACKAGES = ["tflite-runtime==2.14.0", "numpy<2"]
-
-
-def legacy_tflite_python(base: str = "/usr/bin/python3", where: Path = LEGACY_TFLITE_PYTHON_DIR) -> str:
-    """A "legacy" TFLite board interpreter: a venv of Debian's python3 with tflite-runtime 2.14 and numpy<2.
-
-    No onnxruntime, no ai-edge-litert: the agent falls back to tflite_runtime. Made once (stamped)
-    the same way as board_python(): the controller's pip installs wheels for the venv's Python
-    version with --target, then the tree is made readable for the board user.
-    """
-    py = where / "bin" / "python"
-    stamp = where / ".edgeeval-packages"
-    if py.exists() and stamp.exists() and stamp.read_text() == " ".join(LEGACY_TFLITE_PACKAGES):
-        return str(py)
-    if not os.path.exists(base):
-        raise RuntimeError(f"{base} is missing: install Debian's python3 for the test boards")
-    shutil.rmtree(where, ignore_errors=True)
-    subprocess.run([base, "-m", "venv", "--without-pip", str(where)], check=True)
-    ver = subprocess.run([str(py), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                         check=True, capture_output=True, text=True).stdout.strip()
-    site = where / "lib" / f"python{ver}" / "site-packages"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--only-binary=:all:", "--python-version", ver, "--target", str(site),
-                    "--no-warn-conflicts", *LEGACY_TFLITE_PACKAGES], check=True)
-    subprocess.run(["chmod", "-R", "a+rX", str(where)], check=True)
-    stamp.write_text(" ".join(LEGACY_TFLITE_PACKAGES))
     return str(py)
