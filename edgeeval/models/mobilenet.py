@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .digits import INPUT, OUTPUT, load_digits
+from .digits import INPUT, load_digits, train_and_export
 
 SIZE = 32
 # (expansion t, output channels c, repeats n, first stride s), as in MobileNetV2's table, scaled down
@@ -60,62 +60,12 @@ def _net(torch, width: int = 1):
     return nn.Sequential(*layers)
 
 
-def _shift(torch, xb, gen, pad: int):
-    """Random shifts by up to `pad` pixels (the 32x32 version of the digits CNN's augmentation)."""
-    padded = torch.nn.functional.pad(xb, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (len(xb),), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (len(xb),), generator=gen)
-    out = torch.empty_like(xb)
-    for i in range(2 * pad + 1):
-        for j in range(2 * pad + 1):
-            m = (dy == i) & (dx == j)
-            if m.any():
-                out[m] = padded[m, :, i:i + SIZE, j:j + SIZE]
-    return out
-
-
 def build_mobilenet(data: dict, out_path: Path, opset: int, seed: int = 0, epochs: int = 10,
                     batch_size: int = 64, lr: float = 1e-2, augment: bool = True, threads: int = 1):
     """Train deterministically on data["train"], export ONNX (dynamic batch) to out_path; return the module."""
     import torch
 
-    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.from_numpy(data["train"][INPUT])
-        y = torch.from_numpy(data["train"]["labels"])
-        model = _net(torch)
-        steps = epochs * -(-len(y) // batch_size)
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        model.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(y), generator=gen)
-            for i in range(0, len(y), batch_size):
-                b = order[i:i + batch_size]
-                xb = _shift(torch, x[b], gen, 4) if augment else x[b]
-                opt.zero_grad()
-                loss_fn(model(xb), y[b]).backward()
-                opt.step()
-                sched.step()
-        model.eval()
-        _export(torch, model, Path(out_path), opset)
-        return model
-    finally:
-        torch.set_num_threads(saved[0])
-        torch.use_deterministic_algorithms(saved[1])
-
-
-def _export(torch, model, out_path: Path, opset: int) -> None:
-    """TorchScript exporter (dynamo=False): one self-contained file with a dynamic batch axis."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(1, 1, SIZE, SIZE),), str(out_path), dynamo=False,
-                          opset_version=opset, input_names=[INPUT], output_names=[OUTPUT],
-                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+    return train_and_export(torch, lambda: _net(torch),
+                            lambda params: torch.optim.AdamW(params, lr=lr, weight_decay=1e-4),
+                            data, out_path, opset, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
+                            shift_pad=4 if augment else 0, threads=threads)
