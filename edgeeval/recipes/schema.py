@@ -177,6 +177,8 @@ _ONLY_FOR = {
     "keep_io_types": ("fp16",),
     "optimum_config": ("int8-dynamic",),
 }
+# of those, the ones a format: tflite variant uses (edgeeval/recipes/tflite.py); the rest are refused there
+_TFLITE_FIELDS = ("calibration_samples",)
 
 
 class Variant(_Strict):
@@ -214,6 +216,9 @@ class Variant(_Strict):
     def _applies(cls, value: Any, info: ValidationInfo) -> Any:
         precision = info.data.get("precision")
         allowed = _ONLY_FOR[info.field_name]
+        if value is not None and info.data.get("format") == "tflite" and info.field_name not in _TFLITE_FIELDS:
+            raise _bad("is an ONNX Runtime quantization setting; a format: tflite variant takes only "
+                       "precision (and calibration_samples for int8); remove it")
         if value is not None and precision is not None and precision not in allowed:
             raise _bad(f"only applies to precision {' or '.join(allowed)}, not {precision}; remove it")
         return value

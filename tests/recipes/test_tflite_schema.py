@@ -41,3 +41,27 @@ def test_tflite_precisions_and_settings(tmp_path):
     assert r.variant("lite").settings() == {"format": "tflite", "precision": "int8", "calibration_samples": None}
     # ONNX variants keep their cache keys: no "format" entry
     assert "format" not in r.variant("fp32").settings()
+
+
+@pytest.mark.parametrize("extra", ["per_channel: true", "reduce_range: true", "optimum_config: avx2",
+                                   "op_types_to_quantize: [MatMul]"])
+def test_tflite_variant_refuses_onnx_runtime_quantization_settings(tmp_path, extra):
+    """int8-dynamic exists for both formats; its ONNX Runtime settings would be silently ignored by
+    the TFLite converter, so they are refused on a tflite variant, with the line and the fix."""
+    v = VARIANTS.replace("precision: int8}", f"precision: int8-dynamic, {extra}}}")
+    with pytest.raises(UserInputError) as e:
+        load_recipe(_write(tmp_path, "{type: python, callable: 'edgeeval.models.mobilenet:build_mobilenet'}", v))
+    msg = str(e.value)
+    field = extra.split(":")[0]
+    assert "r.yaml:6" in msg and f"variants.1.{field}" in msg
+    assert "ONNX Runtime quantization setting" in msg and "remove it" in msg
+
+
+def test_tflite_int8_keeps_calibration_samples_and_fp16_refuses_keep_io_types(tmp_path):
+    ok = VARIANTS.replace("precision: int8}", "precision: int8, calibration_samples: 50}")
+    r = load_recipe(_write(tmp_path, "{type: python, callable: 'edgeeval.models.mobilenet:build_mobilenet'}", ok))
+    assert r.variant("lite").settings()["calibration_samples"] == 50
+    bad = VARIANTS.replace("precision: int8}", "precision: fp16, keep_io_types: false}")
+    with pytest.raises(UserInputError) as e:
+        load_recipe(_write(tmp_path, "{type: python, callable: 'edgeeval.models.mobilenet:build_mobilenet'}", bad))
+    assert "variants.1.keep_io_types" in str(e.value)
