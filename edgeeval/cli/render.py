@@ -159,8 +159,14 @@ def _scenario_rows(s: dict) -> list[tuple[str, str]]:
                      f"{'met' if srv.get('p99_meets_bound') else 'NOT met'}"))
     sus = sc.get("sustained") or {}
     if sus.get("burst"):
+        crit = sus.get("stop_criterion")
+        if crit == "thermal+latency":
+            crit += (f", {_f(sus.get('temp_first_window_c'), '{:.1f}')} → "
+                     f"{_f(sus.get('temp_last_window_c'), '{:.1f}')} °C, slope "
+                     f"{_f(sus.get('slope_c_per_min'), '{:+.2f}')} °C/min")
         rows.append(("burst / sustained p50 ms", f"{_f(sus['burst']['p50_ms'])} / {_f(sus['sustained']['p50_ms'])} "
-                     f"(drift {_f(sus.get('drift_p50'), '{:+.1%}')}, {sus.get('stop', '')})"))
+                     f"(drift {_f(sus.get('drift_p50'), '{:+.1%}')}, {sus.get('stop', '')}"
+                     + (f"; {crit})" if crit else ")")))
     cold = sc.get("cold_start") or {}
     if cold:
         rows.append(("cold start ms: session / first / warmup mean",

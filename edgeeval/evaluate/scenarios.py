@@ -108,13 +108,18 @@ def _ms_or_none(v):
     return None if v is None else v / 1e6
 
 
-def sustained_summary(latencies_ns, window_ends, window_s: float | None, thermal=None) -> dict:
-    """Burst (first window) vs sustained (last window) latency and the drift of window medians."""
+def sustained_summary(latencies_ns, window_ends, window_s: float | None, thermal=None, agent=None) -> dict:
+    """Burst (first window) vs sustained (last window) latency and the drift of window medians.
+
+    `agent`: the result event's sustained fields (`sustained_criterion`, `sustained_slope_*`,
+    `sustained_thermal`, `scenario`): the criterion the agent stopped on, the final max-zone
+    temperature slope and the temperature per window (first and last here)."""
     x = np.asarray(latencies_ns, dtype=np.float64)
     ends = [int(e) for e in (window_ends or []) if 0 < int(e) <= x.size]
     out: dict = {"windows": [], "window_s": window_s, "criterion": None, "reason": None}
     if len(ends) < 2:
         out["reason"] = "fewer than 2 windows: no drift can be measured"
+        out.update(_agent_sustained(agent or {}, []))
         return out
     start = 0
     for i, e in enumerate(ends):
@@ -128,7 +133,10 @@ def sustained_summary(latencies_ns, window_ends, window_s: float | None, thermal
     out["sustained"] = {"p50_ms": last["p50_ms"], "p90_ms": last["p90_ms"], "n": last["n"]}
     out["drift_p50"] = last["p50_ms"] / first["p50_ms"] - 1.0 if first["p50_ms"] else None
     th = thermal_during_timed(thermal)
-    if th.get("samples"):
+    out.update(_agent_sustained(agent or {}, out["windows"]))
+    if out["stop_criterion"] is not None:
+        out["criterion"] = _criterion_text(out["stop_criterion"], (agent or {}).get("scenario"))
+    elif th.get("samples"):
         out["criterion"] = ("thermal sampler (result key `thermal`): steady when the temperature "
                             f"range over the last {THERMAL_STEADY_S:g} s of the timed phase is "
                             f"<= {THERMAL_STEADY_C:g} °C; the agent stopped on latency drift")
@@ -139,6 +147,42 @@ def sustained_summary(latencies_ns, window_ends, window_s: float | None, thermal
 
 
 THERMAL_STEADY_S, THERMAL_STEADY_C = 60.0, 1.0
+
+
+def _agent_sustained(ev: dict, windows: list) -> dict:
+    """The agent's stop criterion, final slope and first/last window temperatures (null + reason
+    when unknown); each window gains its temperature and slope."""
+    crit = ev.get("sustained_criterion")
+    if crit is None:
+        why = "not reported by the agent (an agent older than the thermal stop: it stopped on latency drift)"
+        return {"stop_criterion": None, "slope_c_per_min": None, "slope_reason": why,
+                "temp_first_window_c": None, "temp_last_window_c": None, "temp_reason": why}
+    st = ev.get("sustained_thermal") or {}
+    temps = st.get("window_temp_c") or []
+    slopes = st.get("window_slope_c_per_min") or []
+    for w in windows:
+        i = w["i"]
+        w["temp_c"] = temps[i] if i < len(temps) else None
+        w["slope_c_per_min"] = slopes[i] if i < len(slopes) else None
+    first = temps[0] if temps else None
+    last = temps[-1] if temps else None
+    temp_reason = None
+    if not temps:
+        temp_reason = st.get("reason") or "no thermal readings in the result"
+    elif first is None or last is None:
+        temp_reason = "no thermal reading at the first or last window (sampler read errors)"
+    return {"stop_criterion": crit, "slope_c_per_min": ev.get("sustained_slope_c_per_min"),
+            "slope_reason": ev.get("sustained_slope_reason"), "temp_first_window_c": first,
+            "temp_last_window_c": last, "temp_reason": temp_reason}
+
+
+def _criterion_text(crit: str, sc: dict | None) -> str:
+    sus = (sc or {}).get("sustained") or {}
+    if crit == "thermal+latency":
+        return (f"thermal+latency: steady when the max-zone temperature slope over the last "
+                f"{sus.get('slope_window_s')} s is within ±{sus.get('slope_c_per_min')} °C/min "
+                f"and the last window medians agree within the stated tolerance")
+    return f"latency drift: the last window medians agree within the stated tolerance; agent: {crit}"
 
 
 def thermal_during_timed(thermal) -> dict:
@@ -212,7 +256,7 @@ def scenario_summary(ev: dict, *, confidence: float = 0.95) -> dict:
     out["throughput"] = tput
     if ev.get("window_ends"):
         out["sustained"] = sustained_summary(lat_ns, ev.get("window_ends"), sc.get("window_s"),
-                                             ev.get("thermal"))
+                                             ev.get("thermal"), agent=ev)
         if ev.get("sustained_stop"):
             out["sustained"]["stop"] = ev["sustained_stop"]
     out["headline"] = _headline(name, lat, _offline_headline(out) if name == "offline" else tput)

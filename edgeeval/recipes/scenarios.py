@@ -43,12 +43,16 @@ _APPLIES = {"samples_per_query": ("multi-stream",), "batch_sizes": ("offline",),
 
 
 class Sustained(BaseModel):
-    """Run single-stream in windows until the latency stops drifting (thermal steady state)."""
+    """Run single-stream in windows until steady: the latency stops drifting and, where the board
+    has a readable thermal zone, the max-zone temperature slope is below slope_c_per_min."""
     model_config = ConfigDict(extra="forbid")
     window_s: float = Field(10.0, gt=0)
     windows: int = Field(3, ge=2)          # the last N window medians must agree ...
     tolerance: float = Field(0.02, ge=0)   # ... within this fraction of their mean
     max_seconds: float = Field(1800.0, gt=0)
+    # thermal criterion; unset: the device's power profile (warmup_slope_*), else 1 °C/min over 60 s
+    slope_c_per_min: Optional[float] = Field(None, gt=0)
+    slope_window_s: Optional[float] = Field(None, ge=3)  # the sampler reads every 1 s; a slope needs 3
 
 
 class ScenarioSettings(BaseModel):
