@@ -97,6 +97,7 @@ def main(argv=None) -> None:
          n={"fp32": len(pooled["fp32"]), "int8": len(pooled["int8"])},
          median_round_speedup=round(median([r["speedup"] for r in rounds]), 4), rounds=rounds,
          optimum_config=q.get("optimum_config"), optimum_config_reason=q.get("optimum_config_reason"),
+         weights_dtype=q.get("weights_dtype"), activations_dtype=q.get("activations_dtype"),
          threads="intra_op 1, inter_op 1 (recipe default)", device="local", mobilenet=mobilenet)
 
 

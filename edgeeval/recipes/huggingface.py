@@ -231,9 +231,16 @@ def variant_settings(v: "Variant", facts: dict | None) -> tuple[dict, dict]:
             name, why = choose_config(facts)
         else:
             name, why = requested, "set in the recipe"
-        s.pop("weight_type", None)     # the optimum config decides the weight/activation types
+        # the optimum config decides the weight/activation types unless the recipe sets weight_type
+        # (kept out of the cache key when unset, so existing artifacts keep their keys)
+        s.pop("weight_type", None)
+        if v.weight_type is not None:
+            s["weight_type"] = v.weight_type
         s.update(quantizer="optimum.onnxruntime.ORTQuantizer", optimum_config=name, pre_process=False)
         notes = {"optimum_config_requested": requested, "optimum_config_reason": why}
+        if v.weight_type is not None:
+            notes["weight_type_reason"] = f"weights {v.weight_type} set in the recipe (overrides the {name} config)"
+
     return s, notes
 
 
@@ -257,6 +264,12 @@ def quantize_int8(fp32_path: Path, out: Path, settings: dict) -> dict:
     if refused:
         raise UserInputError(f"optimum's {name} config has no {', '.join(refused)} setting; remove it from the variant")
     qconfig = make(**{k: v for k, v in wanted.items() if k in accepted})
+    if settings.get("weight_type"):   # recipe override of the config's weight type (u8s8 vs u8u8)
+        import dataclasses
+
+        from onnxruntime.quantization import QuantType
+        qconfig = dataclasses.replace(qconfig, weights_dtype={"int8": QuantType.QInt8,
+                                                              "uint8": QuantType.QUInt8}[settings["weight_type"]])
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".optimum-") as tmp:
         src = Path(tmp) / "model.onnx"
         shutil.copyfile(fp32_path, src)

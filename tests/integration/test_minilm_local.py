@@ -32,6 +32,9 @@ def test_build_exports_three_inputs_with_dynamic_axes_and_optimum_int8(built_min
     q = int8["quantization"]
     assert q["optimum_config"] in ("avx2", "avx512", "avx512_vnni", "arm64") and q["per_channel"] is True
     assert q["optimum_config_requested"] == "auto" and q["optimum_config_reason"]
+    # the shipped recipe sets weight_type: int8, which overrides the config's weight type (u8s8 everywhere)
+    assert q["weights_dtype"] == "QInt8" and q["activations_dtype"] == "QUInt8"
+    assert "weights int8 set in the recipe" in q["weight_type_reason"]
     assert int8["size_bytes"] < fp32["size_bytes"] / 3
     ev = m["eval_set"]
     assert ev["labels"] is None and ev["samples"] == 150

@@ -78,3 +78,21 @@ def test_missing_folder_package_and_misplaced_fields(tmp_path):
                          "data: {type: text, path: t.txt}\nvariants: [{name: a, precision: fp32, optimum_config: avx2}]\n")
     with pytest.raises(UserInputError, match="only applies to precision int8-dynamic"):
         load_recipe(p)
+
+
+def test_weight_type_overrides_the_optimum_config_and_enters_the_cache_key_only_when_set(tmp_path):
+    from edgeeval.recipes.huggingface import variant_settings
+
+    (tmp_path / "t.txt").write_text("one\ntwo\n")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    r = load_recipe(_write(tmp_path, "name: t\nsource: {type: huggingface, model: m}\n"
+                                     "data: {type: text, path: t.txt}\nvariants:\n"
+                                     "  - {name: a, precision: int8-dynamic}\n"
+                                     "  - {name: b, precision: int8-dynamic, weight_type: int8}\n"))
+    avx2 = {"arch": "x86_64", "cpu": {"flags": ["avx2"]}}
+    sa, na = variant_settings(r.variant("a"), avx2)
+    sb, nb = variant_settings(r.variant("b"), avx2)
+    assert "weight_type" not in sa and "weight_type_reason" not in na     # the config decides (u8/u8 on avx2)
+    assert sb["weight_type"] == "int8" and sb["optimum_config"] == "avx2"
+    assert "overrides the avx2 config" in nb["weight_type_reason"]
