@@ -130,7 +130,24 @@ def variant_rows(s: dict) -> list[tuple[str, str]]:
         ("PSNR dB", _f(fid.get("psnr_db"), "{:.1f}")),
     ]
     rows += _loss_chain_rows(s)
-    return _scenario_rows(s) + rows + _power_rows(s)
+    return _scenario_rows(s) + _noise_rows(s) + rows + _power_rows(s)
+
+
+def _noise_rows(s: dict) -> list[tuple[str, str]]:
+    """One row: was the timed window quiet (steal, other processes' load)? evaluate/noise.py."""
+    from ..evaluate.noise import pct
+
+    n = s.get("noise")
+    if not isinstance(n, dict):
+        return [("noise", "— (not in this stored summary: older edgeeval)")]
+    steal, other = n.get("steal_share"), n.get("other_busy_share")
+    if n.get("noisy"):
+        parts = ([f"{pct(steal)} steal"] if steal is not None else []) + \
+                ([f"other load {pct(other)}"] if other is not None else [])
+        return [("noise", f"NOISY: {', '.join(parts)} — rerun on a quiet board")]
+    if n.get("noisy") is False:
+        return [("noise", f"quiet (steal {pct(steal)}, other load {pct(other)})")]
+    return [("noise", f"— ({n.get('reason') or 'unknown'})")]
 
 
 _HEADLINE_LABEL = {"p90_ms": "p90 ms", "p99_ms": "p99 ms", "samples_per_s": "samples/s"}

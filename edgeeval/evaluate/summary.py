@@ -11,6 +11,7 @@ Shape (JSON-serialisable):
     fidelity      {output name: fidelity() or {reason}, "primary": first output's entry + "output"}
     gate_metrics  the flat metrics the gates read (gate_metric_reasons: why one is None)
     gates         [GateResult dicts]; passed: every gate passed
+    noise         noise_summary(): steal/other-load shares of the timed window, `noisy` flag
     reasons       why a top-level number is None
 """
 
@@ -158,6 +159,8 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
         from ..power.summary import summarize_power, summarize_thermal
         s["power"] = summarize_power(ev.get("power"), confidence)
         s["thermal"] = summarize_thermal(ev.get("thermal"))
+    from .noise import noise_summary  # was the timed window noisy (steal, other load)?
+    s["noise"] = noise_summary(ev.get("noise"))
     if embedding_mask is not None:  # embedding task: pooled cosine + retrieval agreement, no labels
         from .embeddings import NO_LABELS, embeddings_block
         s["embeddings"] = embeddings_block(device_outputs, baseline_outputs, embedding_mask, primary)
