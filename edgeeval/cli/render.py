@@ -129,8 +129,28 @@ def variant_rows(s: dict) -> list[tuple[str, str]]:
         ("max abs error", _f(fid.get("max_abs_error"), "{:.4g}")),
         ("PSNR dB", _f(fid.get("psnr_db"), "{:.1f}")),
     ]
-    rows += _loss_chain_rows(s)
+    rows += _embedding_rows(s) + _loss_chain_rows(s)
     return _scenario_rows(s) + _noise_rows(s) + rows + _power_rows(s)
+
+
+def _embedding_rows(s: dict) -> list[tuple[str, str]]:
+    """Sentence-embedding fidelity (evaluate/embeddings.py): pooled cosine and retrieval agreement."""
+    e = s.get("embeddings")
+    if not isinstance(e, dict):
+        return []
+    if e.get("cosine_mean") is None:
+        return [("sentence embeddings", f"— ({e.get('reason') or 'not computed'})")]
+    ret = e.get("retrieval") or {}
+    k = ret.get("k")
+    rows = [(f"sentence cosine mean / min / p5 ({e.get('samples')} texts)",
+             f"{_f(e.get('cosine_mean'), '{:.5f}')} / {_f(e.get('cosine_min'), '{:.5f}')} / "
+             f"{_f(e.get('cosine_p5'), '{:.5f}')}")]
+    if ret.get("top1_agreement") is None:
+        rows.append(("retrieval agreement", f"— ({ret.get('reason') or 'not computed'})"))
+    else:
+        rows.append((f"retrieval agreement top-1 / top-{k} overlap",
+                     f"{_f(ret.get('top1_agreement'), '{:.3f}')} / {_f(ret.get('topk_overlap'), '{:.3f}')}"))
+    return rows
 
 
 def _noise_rows(s: dict) -> list[tuple[str, str]]:
