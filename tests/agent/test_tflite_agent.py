@@ -121,3 +121,39 @@ def test_devices_check_warns_for_tflite_runtime_with_numpy2(pythons, tmp_path):
     found = {f.item: f for f in tflite_findings(old, legacy)}
     assert "tflite_runtime + numpy" not in found, json.dumps(old["numpy"])
     assert found["tflite_runtime + dynamic int8"].status == "warning"
+
+
+def _with_op_version(src: Path, dst: Path, op: str, version: int) -> None:
+    """Copy a .tflite with the operator-code table entry of `op` set to `version` (what a newer
+    converter writes: TensorFlow >= 2.15 emits FULLY_CONNECTED v12 for per-channel hybrid int8)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
+    code = getattr(schema.BuiltinOperator, op)
+    hits = [oc for oc in m.operatorCodes if max(oc.builtinCode, oc.deprecatedBuiltinCode) == code]
+    assert hits, f"{src.name} has no {op}"
+    for oc in hits:
+        oc.version = version
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    dst.write_bytes(bytes(b.Output()))
+
+
+def test_an_op_version_the_legacy_runtime_lacks_is_explained_not_mismeasured(pythons, tiny_tflite, tmp_path):
+    """tflite-runtime 2.14 refuses FULLY_CONNECTED v12 at load; the agent's error names the op
+    version, the runtime and the fix. ai-edge-litert runs the same file (v12 is a real version)."""
+    legacy, _ = pythons
+    d = tmp_path
+    _with_op_version(tiny_tflite / "tiny.tflite", d / "tiny.tflite", "FULLY_CONNECTED", 12)
+    (d / "tiny.npz").write_bytes((tiny_tflite / "tiny.npz").read_bytes())
+    events, rc, err = run_agent(d, ["run"], _job(d), python=(legacy,))
+    assert rc != 0 and not [e for e in events if e["event"] == "result"]
+    error = [e for e in events if e["event"] == "error"][-1]
+    assert error["type"] == "TFLiteIncompatibleError", error
+    msg = error["message"]
+    assert "tflite-runtime 2.14" in msg and "FULLY_CONNECTED" in msg and "'12'" in msg, msg
+    assert "install ai-edge-litert" in msg, msg
+    events, rc, err = run_agent(d, ["run"], _job(d))          # the controller's python: ai-edge-litert
+    assert rc == 0, err[-2000:] + str(events[-1:])
+    assert events[-1]["event"] == "result" and "ai_edge_litert" in str(events[-1]["runtime"]), events[-1]["runtime"]

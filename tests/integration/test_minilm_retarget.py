@@ -13,28 +13,50 @@ from .conftest import ROOT
 pytest.importorskip("optimum.onnxruntime", reason="needs the hf extra: pip install -e '.[hf]'")
 
 MINILM = ROOT / "recipes" / "minilm-embeddings.yaml"
+ARM = {"arch": "aarch64", "cpu": {"flags": ["asimd", "fp"]}}
 
 _CODE = """
 import json
 from edgeeval.recipes.build import build
 out = {}
-for label, facts in (("here", None), ("arm", {"arch": "aarch64", "cpu": {"flags": ["asimd", "fp"]}}),
-                     ("arm-again", {"arch": "aarch64", "cpu": {"flags": ["asimd", "fp"]}})):
+for label, facts in (("here", None), ("arm", %r), ("arm-again", %r)):
     r = build(%r, only=["int8"], target_facts=facts)
     v = r.variants[0]
     out[label] = {"cfg": v.quantization["optimum_config"], "why": v.quantization["optimum_config_reason"],
-                  "sha": v.sha256, "key": v.key, "built": r.built}
+                  "weights": v.quantization.get("weights_dtype"), "sha": v.sha256, "key": v.key, "built": r.built}
 print(json.dumps(out))
 """
 
 
-def test_auto_config_follows_the_target_facts():
-    proc = subprocess.run([sys.executable, "-c", _CODE % str(MINILM)], capture_output=True, text=True,
+def _build_three(recipe) -> tuple[dict, dict, dict]:
+    proc = subprocess.run([sys.executable, "-c", _CODE % (ARM, ARM, str(recipe))], capture_output=True, text=True,
                           timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    here, arm, again = got["here"], got["arm"], got["arm-again"]
-    assert arm["cfg"] == "arm64" and arm["why"] == "arch aarch64"
-    if here["cfg"] != "arm64":                       # an x86 controller: two configs, two artifacts
+    return got["here"], got["arm"], got["arm-again"]
+
+
+def test_auto_config_follows_the_target_facts(tmp_path):
+    # the optimum configs' own weight types (no recipe override): avx2 is u8/u8, arm64 u8/s8
+    text = MINILM.read_text()
+    assert "weight_type: int8" in text and "path: data/embedding-eval.txt" in text
+    text = text.replace(", weight_type: int8", "").replace("path: data/embedding-eval.txt",
+                                                          f"path: {ROOT / 'recipes' / 'data' / 'embedding-eval.txt'}")
+    recipe = tmp_path / "minilm-config-weights.yaml"
+    recipe.write_text(text)
+    here, arm, again = _build_three(recipe)
+    assert arm["cfg"] == "arm64" and arm["why"] == "arch aarch64" and arm["weights"] == "QInt8"
+    if here["cfg"] == "avx2":                        # an AVX2 controller: two quantizations, two artifacts
+        assert here["weights"] == "QUInt8"
         assert arm["key"] != here["key"] and arm["sha"] != here["sha"]
     assert again["built"] == [] and again["sha"] == arm["sha"]      # content-addressed: no rebuild
+
+
+def test_recipe_weight_type_wins_over_every_config():
+    # the shipped recipe pins s8 weights: whatever config the target picks, the quantization is u8/s8, so the
+    # bytes are the same; the key still names the config, so the record says which one the board got
+    here, arm, again = _build_three(MINILM)
+    assert arm["cfg"] == "arm64" and here["weights"] == arm["weights"] == "QInt8"
+    if here["cfg"] != "arm64":
+        assert arm["key"] != here["key"] and arm["sha"] == here["sha"]
+    assert again["built"] == [] and again["sha"] == arm["sha"]
