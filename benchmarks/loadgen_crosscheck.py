@@ -66,6 +66,14 @@ def session(model: Path):
     return ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
 
 
+def _loaded(workdir: Path):
+    """(session, output names, one feed per sample): the same for the bare loop and the LoadGen SUT."""
+    sess = session(workdir / "model.onnx")
+    with np.load(workdir / "data.npz") as z:
+        x = z["input"]
+    return sess, [o.name for o in sess.get_outputs()], [{"input": x[i:i + 1]} for i in range(SAMPLES)]
+
+
 def _pin() -> None:
     """Every measured process runs on the same CPU (the last): no migration, and the others
     keep the parent and the system's own work."""
@@ -93,11 +101,7 @@ def edgeeval_round(workdir: Path, scenario: str, seconds: float) -> dict:
 
 def bare_round(workdir: Path, scenario: str, seconds: float) -> float:
     """The reference without any harness: a `session.run` loop in this process (p90 ms or samples/s)."""
-    sess = session(workdir / "model.onnx")
-    names = [o.name for o in sess.get_outputs()]
-    with np.load(workdir / "data.npz") as z:
-        x = z["input"]
-    feeds = [{"input": x[i:i + 1]} for i in range(SAMPLES)]
+    sess, names, feeds = _loaded(workdir)
     for i in range(WARMUP):
         sess.run(names, feeds[i % SAMPLES])
     perf = time.perf_counter_ns
@@ -125,11 +129,7 @@ def loadgen_round(workdir: Path, scenario: str, seconds: float) -> tuple[float, 
     the machine's run-to-run noise."""
     import mlperf_loadgen as lg
 
-    sess = session(workdir / "model.onnx")
-    names = [o.name for o in sess.get_outputs()]
-    with np.load(workdir / "data.npz") as z:
-        x = z["input"]
-    feeds = [{"input": x[i:i + 1]} for i in range(SAMPLES)]
+    sess, names, feeds = _loaded(workdir)
     perf = time.perf_counter_ns
     warm = []
     for i in range(WARMUP):  # LoadGen runs no warm-up of its own
@@ -186,7 +186,7 @@ def loadgen_round(workdir: Path, scenario: str, seconds: float) -> tuple[float, 
     return int(m.group(1)) / 1e6, valid, pctl(sorted(b - a for a, b in inner), 0.90) / 1e6
 
 
-def child_round(kind: str, workdir: Path, scenario: str, seconds: float) -> float:
+def child_round(kind: str, workdir: Path, scenario: str, seconds: float) -> dict:
     """One LoadGen or bare run in a fresh process, like the agent: no thread or session of an
     earlier run (LoadGen's logger thread stays alive after a test) competes with it."""
     proc = subprocess.run([sys.executable, __file__, "--child", kind, scenario, str(workdir), str(seconds)],
@@ -270,10 +270,9 @@ def main() -> None:
     worst = max(abs(f["ratio"] - 1.0) for f in figs.values())
     resolution = max(max(abs(f["ratio_ci95"][0] - 1), abs(f["ratio_ci95"][1] - 1)) for f in figs.values())
     all_valid = all(r[k] for r in rows for k in r if k.endswith("_valid"))
-    steal = [n["steal_share"] for r in rows for k, n in r.items() if k.endswith("_noise") and n
-             and n.get("steal_share") is not None]
-    other = [n["other_busy_share"] for r in rows for k, n in r.items() if k.endswith("_noise") and n
-             and n.get("other_busy_share") is not None]
+    noises = [n for r in rows for k, n in r.items() if k.endswith("_noise") and n]
+    steal = [n["steal_share"] for n in noises if n.get("steal_share") is not None]
+    other = [n["other_busy_share"] for n in noises if n.get("other_busy_share") is not None]
     for k, f in figs.items():
         print(f"{k}: mean over {f['runs']} runs edgeeval {f['edgeeval_mean']:.4f}, LoadGen {f['loadgen_mean']:.4f}; "
               f"ratio {f['ratio']:.4f} [95% CI {f['ratio_ci95'][0]:.4f}, {f['ratio_ci95'][1]:.4f}]; "
