@@ -34,17 +34,70 @@ def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dic
     return out
 
 
-def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML; return (data, line map). Syntax errors become UserInputError."""
-    path = Path(path)
+MAX_BYTES = 256 * 1024        # recipes and inventories are a few KB; more is the wrong file
+MAX_NODES = 20_000            # after alias expansion: a YAML "billion laughs" stops here
+MAX_DEPTH = 40                # nesting levels
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text, refusing what cannot be a recipe: too big, binary, not UTF-8."""
     if not path.exists():
         raise UserInputError(f"{path}: file not found; check the path (relative to {Path.cwd()})")
     if path.is_dir():
         raise UserInputError(f"{path}: is a directory, expected a YAML file")
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise UserInputError(f"{path}: is not a regular file (a device or pipe?); give a YAML file")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise UserInputError(f"{path}: is {size / 1024:.0f} KB; a YAML recipe or inventory is at most "
+                             f"{MAX_BYTES // 1024} KB, so this is probably the wrong file")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise UserInputError(f"{path}:{line}: holds NUL bytes: a binary file, not YAML; give the YAML file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UserInputError(f"{path}:{line}: is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                             f"{exc.start}); save the file as UTF-8") from None
+
+
+def _check_size(path: Path, root: yaml.Node) -> None:
+    """Refuse alias bombs and deep nesting before anything walks the tree (memoised, so cheap)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise UserInputError(f"{path}:{node.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep; "
+                                 "a recipe or inventory needs a handful, so flatten it")
+        kids = [n for kv in node.value for n in kv] if isinstance(node, yaml.MappingNode) else \
+            list(node.value) if isinstance(node, yaml.SequenceNode) else []
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(k)] for k in kids)
+            if sizes[id(node)] > MAX_NODES:
+                raise UserInputError(f"{path}:{node.start_mark.line + 1}: expands to more than {MAX_NODES} "
+                                     "values (YAML aliases, *name, multiply what they copy); remove the aliases")
+            continue
+        if id(node) in sizes:
+            continue
+        stack.append((node, depth, True))
+        stack.extend((k, depth + 1, False) for k in kids if id(k) not in sizes)
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML; return (data, line map). Syntax errors and hostile files become UserInputError."""
+    path = Path(path)
+    text = _read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_size(path, node)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise UserInputError(f"{path}: nested too deeply to read; a recipe or inventory needs a handful "
+                             "of levels, so flatten it") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -67,6 +120,9 @@ def _loc_line(lines: dict[tuple, int], loc: tuple) -> int | None:
     return lines.get(())
 
 
+_SELF_EXPLAINED = ("recipe_value", "ssh_target", "_renamed")   # custom errors whose message already says the fix
+
+
 def _fix_for(err: dict) -> str:
     t = err.get("type", "")
     if t == "extra_forbidden":
@@ -81,15 +137,41 @@ def _fix_for(err: dict) -> str:
         return "use one of the allowed values"
     if t.startswith(("string", "str")):
         return "give a text value"
+    if t == "finite_number":
+        return "give a finite number (no .nan or .inf)"
     if t in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return "change the value"
+        return "change the value to one inside the allowed range"
     return "correct the value"
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """The field names of the (nested) model that holds loc[-1], for did-you-mean on unknown fields."""
+    import typing
+
+    def models_in(annotation) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [m for a in typing.get_args(annotation) for m in models_in(a)]
+
+    current = [model] if model is not None else []
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        nxt = []
+        for m in current:
+            f = m.model_fields.get(part)
+            if f is not None:
+                nxt += models_in(f.annotation)
+        current = nxt
+    return sorted({name for m in current for name in m.model_fields})
 
 
 def format_validation_error(exc: ValidationError, file: Path | str,
                             lines: dict[tuple, int] | None = None,
-                            prefix: tuple = ()) -> list[str]:
-    """One line per pydantic error: FILE:LINE: field a.b: message; fix."""
+                            prefix: tuple = (), model: type[BaseModel] | None = None) -> list[str]:
+    """One line per pydantic error: FILE:LINE: field a.b: message; fix (with did-you-mean for typos)."""
+    from .suggest import did_you_mean
+
     lines = lines or {}
     problems = []
     for err in exc.errors(include_url=False):
@@ -100,9 +182,14 @@ def format_validation_error(exc: ValidationError, file: Path | str,
         field = ".".join(str(p) for p in key_loc) or "(top level)"
         msg = err["msg"]
         if err.get("type") == "extra_forbidden":
+            hint = did_you_mean(str(key_loc[-1]), _fields_at(model, key_loc)) if key_loc else ""
             msg = "unknown field"
+            if hint:
+                err = {**err, "type": "_renamed"}
+                msg += hint.rstrip("?") + "? rename it"
         where = f"{file}:{line}" if line else f"{file}"
-        problems.append(f"{where}: field {field}: {msg}; {_fix_for(err)}")
+        fix = "" if err.get("type") in _SELF_EXPLAINED else f"; {_fix_for(err)}"
+        problems.append(f"{where}: field {field}: {msg}{fix}")
     return problems
 
 
@@ -117,7 +204,7 @@ def load_model(path: Path | str, model: type[M], *, context: dict | None = None)
     try:
         return model.model_validate(data, context={"file": path, **(context or {})})
     except ValidationError as exc:
-        raise UserInputError(format_validation_error(exc, path, lines)) from None
+        raise UserInputError(format_validation_error(exc, path, lines, model=model)) from None
 
 
 def line_of(path: Path, loc: tuple) -> int | None:

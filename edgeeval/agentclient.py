@@ -28,6 +28,14 @@ class BoardSession:
     remote: dict[str, str] = field(default_factory=dict)   # sha256 -> remote path
     pushes: list[PushReport] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # "~/.edgeeval" -> ".edgeeval": relative to the login directory, which is where both the
+        # SFTP session and every remote command start, so cache, run outputs and downloads agree
+        # (a quoted "~" is never expanded by a shell, and SFTP does not expand it at all)
+        from .transport.boardcache import board_workdir
+
+        self.workdir = board_workdir(self.workdir)
+
     def push(self, files: list[tuple[str, str, str]]) -> PushReport:
         """Ensure (local_path, sha256, suffix) files sit verified in the board cache; the agent always."""
         from .transport.boardcache import ensure_artifacts

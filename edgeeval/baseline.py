@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import paths
-from .errors import BuildError
+from .errors import BuildError, UserInputError
 from .recipes.cache import read_json, write_json_atomic, write_npz
 
 if TYPE_CHECKING:
@@ -82,6 +82,8 @@ def run_model(model_path: Path, data_path: Path, input_names: list[str],
     """Run an .onnx over an .npz eval set: whole chunks if every input's batch axis is dynamic, else one by one."""
     import onnxruntime as ort
 
+    from .agent.agent import AgentError, dense_output
+
     try:
         sess = ort.InferenceSession(str(model_path), providers=providers)
     except Exception as exc:
@@ -96,8 +98,12 @@ def run_model(model_path: Path, data_path: Path, input_names: list[str],
     parts: list[list[np.ndarray]] = [[] for _ in names]
     for start in range(0, n, step):
         outs = sess.run(names, {k: v[start:start + step] for k, v in feeds.items()})
-        for acc, out in zip(parts, outs):
-            acc.append(np.asarray(out))
+        try:
+            for acc, out, name in zip(parts, outs, names):
+                acc.append(dense_output(np, out, name))   # ZipMap -> [N, C], as on the board
+        except AgentError as exc:
+            raise UserInputError(f"{model_path}: {exc}; name the outputs to score with data.scores / "
+                                 "data.predicted_label (see README, 'Which output is scored')") from None
     outputs = {name: (np.concatenate(p) if p[0].ndim else np.stack(p)) for name, p in zip(names, parts)}
     return outputs, names, ort.__version__, sess.get_providers()
 

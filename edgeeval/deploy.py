@@ -86,7 +86,8 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     from .baseline import server_baseline
     from .devices.check import analyse, blocking
     from .devices.inventory import connect, load_inventory
-    from .evaluate.accuracy import top1
+    from .evaluate.accuracy import accuracy_of
+    from .evaluate.scoring import predictions
     from .evaluate.summary import summarize_variant
     from .losschain import controller_outputs, is_tflite, job_model, runtimes_needed, tflite_runtime
     from .provenance import agent_sha256, now_utc, provenance
@@ -110,12 +111,13 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     base = server_baseline(built)
     with np.load(built.eval_set.path, allow_pickle=False) as z:
         labels = np.asarray(z[built.eval_set.labels]) if built.eval_set.labels and built.eval_set.labels in z.files else None
-    primary = base.output_names[0]
     emb_mask = None  # huggingface feature-extraction: attention mask for the embeddings metrics
     if recipe.source.type == "huggingface" and recipe.source.task == "feature-extraction":
         from .recipes.huggingface import embedding_mask
         emb_mask = embedding_mask(built.eval_set.path, list(built.eval_set.inputs))
-    base_acc = top1(base.outputs[primary], labels) if labels is not None else None
+    scoring = choose_scoring(recipe, built, base, labels)
+    say("scoring", scoring)
+    base_acc = accuracy_of(predictions(base.outputs, scoring), labels) if labels is not None else None
 
     store = Store(store_url or paths.store_url())
     prov = provenance()
@@ -134,6 +136,7 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                             baseline={"top1": base_acc, "model_sha256": base.model_sha256,
                                       "dataset_sha256": base.dataset_sha256, "cached": base.cached})
     variants = [v for v in built.variants if not only or v.name in only]
+    beat = _Heartbeat(store, run_id)
     try:
         say("phase", {"phase": "connect", "device": device.name})
         with connect(device) as transport:
@@ -143,6 +146,11 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
             facts = board.probe(sysfs_root=device.power.sysfs_root if device.power else None)
             outcome.facts = facts
             store.update_run(run_id, device_facts=facts)
+            if device.power is not None and device.power.sensor == "auto":   # power: {sensor: auto}
+                power, chosen = device.power.resolve(facts)
+                device = device.model_copy(update={"power": power})
+                store.update_run(run_id, settings={**_run_settings(store, run_id), "power_sensor": chosen})
+                say("phase", {"phase": "power sensor", "chosen": chosen})
             missing = blocking(analyse(facts, python=device.python, **runtimes_needed(variants)))
             if missing:
                 raise DeviceError(
@@ -151,14 +159,18 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                     + f" (then check with: edgeeval devices check {device.name})")
             # huggingface int8: optimum's config (arm64/avx2/avx512_vnni) chosen from this board's facts
             from .recipes.huggingface import retarget
-            built, variants = retarget(recipe_path, built, variants, facts, only,
-                                       progress=lambda ev: say("build", ev))
+            retargeted, variants = retarget(recipe_path, built, variants, facts, only,
+                                            progress=lambda ev: say("build", ev))
+            if retargeted is not built:   # provenance: the manifest of what runs on this board
+                built = retargeted
+                store.update_run(run_id, settings={**_run_settings(store, run_id), "build_manifest": built.manifest})
             say("phase", {"phase": "push"})
             files = [(str(built.eval_set.path), built.eval_set.sha256, ".npz")]
             files += [(str(v.path), v.sha256, Path(v.path).suffix) for v in variants]
             report = board.push(files)
             outcome.push = {"bytes_sent": report.bytes_sent, "files": len(report.transfers),
                             "skipped": sum(1 for t in report.transfers if t.skipped)}
+            store.update_run(run_id, extra={"baseline": outcome.baseline, "push": outcome.push, "scoring": scoring})
             data_remote = board.remote[built.eval_set.sha256]
             for v in variants:
                 job_id = secrets.token_hex(8)
@@ -189,7 +201,8 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                 # loss chain: the same quantized file on the controller (cached like the baseline)
                 ctrl = controller_outputs(v, built.eval_set)[0] if (v.precision != "fp32" or is_tflite(v)) else None
                 summary = summarize_variant(result, dev_out, base.outputs, labels, base_acc, gates,
-                                            embedding_mask=emb_mask, controller_outputs=ctrl)
+                                            embedding_mask=emb_mask, controller_outputs=ctrl,
+                                            scoring=scoring)
                 raw = {"device_outputs": dev_out, "baseline_outputs": base.outputs}
                 if ctrl is not None:
                     raw["controller_outputs"] = ctrl
@@ -203,21 +216,83 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                     model_size_bytes=v.size_bytes, started_at=started, finished_at=now_utc(),
                     runtime=result.get("runtime"),
                     extra={"agent_sha256": agent_sha256(), "dataset_sha256": built.eval_set.sha256,
-                           "job_id": job_id})
+                           "job_id": job_id, "calibration": calibration_info(recipe, built, v)})
                 vo = VariantOutcome(v.name, v.precision, v.sha256, summary, vid, result.get("runtime"))
                 outcome.variants.append(vo)
                 say("variant_done", {"variant": v.name, "summary": summary})
     except DeviceError as exc:
+        beat.stop()
         outcome.error = exc
         outcome.status = "device_error"
         store.finish_run(run_id, "device_error", error=str(exc))
         return outcome
     except BaseException as exc:
-        store.finish_run(run_id, "error", error=f"{type(exc).__name__}: {exc}")
+        beat.stop()
+        status = "aborted" if isinstance(exc, KeyboardInterrupt) else "error"
+        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
         raise
+    beat.stop()
     outcome.status = "ok" if outcome.passed else "gate_failed"
     store.finish_run(run_id, outcome.status)
     return outcome
+
+
+class _Heartbeat:
+    """Refreshes runs.heartbeat_at every HEARTBEAT_S while the deploy runs, so a killed controller's
+    run reads as aborted (store.py) instead of `running` for ever."""
+
+    def __init__(self, store, run_id: int):
+        import threading
+
+        from .store.schema import HEARTBEAT_S
+
+        self._stop = threading.Event()
+
+        def loop():
+            while not self._stop.wait(HEARTBEAT_S):
+                try:
+                    store.heartbeat(run_id)
+                except Exception:   # a store hiccup must not stop the measurement
+                    pass
+
+        self._thread = threading.Thread(target=loop, name="edgeeval-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _run_settings(store, run_id: int) -> dict:
+    return dict(store.get_run(run_id).get("settings") or {})
+
+
+def calibration_info(recipe, built, variant) -> dict | None:
+    """Where a calibrated variant's scales came from; None for variants without calibration."""
+    from .recipes.build import CALIBRATED
+
+    if variant.precision not in CALIBRATED:
+        return None
+    ev = built.eval_set
+    return {"source": ev.calibration_from, "samples": ev.calibration_samples,
+            "on_eval_set": ev.calibration_from != "calibration split",
+            "allowed_by": "data.calibrate_on_eval" if recipe.data.calibrate_on_eval else None}
+
+
+def choose_scoring(recipe, built, base, labels) -> dict:
+    """The outputs to score (evaluate/scoring.py): from data.scores / data.predicted_label or the model."""
+    from .evaluate.scoring import FIDELITY_GATES, choose, legacy
+
+    if recipe.source.type == "huggingface":   # embeddings: the first output (last_hidden_state), pooled
+        return {**legacy(base.output_names[0]), "chosen_by": "embedding task: first output"}
+    gates = [recipe.gates] + [v.gates for v in recipe.variants if v.gates is not None]
+    fidelity_gates = any(getattr(g, k) is not None for g in gates for k in FIDELITY_GATES)
+    d = recipe.data
+    where = {"scores": f"{recipe.line('data', 'scores')}: field data.scores",
+             "predicted_label": f"{recipe.line('data', 'predicted_label')}: field data.predicted_label",
+             "data": f"{recipe.line('data')}: field data"}
+    outputs = {n: base.outputs[n] for n in base.output_names}
+    return choose(outputs, built.fp32.outputs, scores=d.scores, label=d.predicted_label,
+                  has_labels=labels is not None, fidelity_gates=fidelity_gates, where=where)
 
 
 def _recipe_variant(recipe, name: str):

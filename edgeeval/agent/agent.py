@@ -425,16 +425,25 @@ RUNNERS = {"onnxruntime": OnnxRuntimeRunner}
 
 # ---------------------------------------------------------------- job
 
-def _int(value, field, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise JobError("%s is %r; it must be an integer >= %d" % (field, value, minimum))
+def _int(value, field, minimum, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
+            or (maximum is not None and value > maximum):
+        raise JobError("%s is %r; it must be an integer in [%d, %s]"
+                       % (field, value, minimum, maximum if maximum is not None else "inf"))
     return value
 
 
-def _num(value, field):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise JobError("%s is %r; it must be a number >= 0" % (field, value))
+def _num(value, field, maximum=None):
+    """A finite number >= 0 (and <= maximum): NaN or infinity would disable a bound."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
+            or value == float("inf") or (maximum is not None and value > maximum):
+        raise JobError("%s is %r; it must be a finite number in [0, %s]"
+                       % (field, value, maximum if maximum is not None else "inf"))
     return float(value)
+
+
+DAY_S = 86400.0
+MAX_COUNT = 100000000
 
 
 def read_job(stream):
@@ -481,11 +490,12 @@ def check_job(job):
         raise JobError("job.runtime.name is %r; this agent runs %s"
                        % (runtime.get("name"), ", ".join(sorted(RUNNERS))))
     t = job.get("timing") or {}
-    timing = {"warmup": _int(t.get("warmup", 10), "timing.warmup", 0),
-              "min_runs": _int(t.get("min_runs", 200), "timing.min_runs", 1),
-              "min_seconds": _num(t.get("min_seconds", 5.0), "timing.min_seconds"),
-              "max_runs": _int(t.get("max_runs", 1000000), "timing.max_runs", 1),
-              "max_seconds": _num(t.get("max_seconds", 600.0), "timing.max_seconds")}
+    timing = {"warmup": _int(t.get("warmup", 10), "timing.warmup", 0, 100000),
+              "warmup_max_seconds": _num(t.get("warmup_max_seconds", 120.0), "timing.warmup_max_seconds", 3600.0),
+              "min_runs": _int(t.get("min_runs", 200), "timing.min_runs", 1, MAX_COUNT),
+              "min_seconds": _num(t.get("min_seconds", 5.0), "timing.min_seconds", DAY_S),
+              "max_runs": _int(t.get("max_runs", 1000000), "timing.max_runs", 1, MAX_COUNT),
+              "max_seconds": _num(t.get("max_seconds", 600.0), "timing.max_seconds", DAY_S)}
     acc = job.get("accuracy") or {}
     enabled = bool(acc.get("enabled", True))
     if enabled and not (isinstance(acc.get("outputs_path"), str) and acc["outputs_path"]):
@@ -493,8 +503,8 @@ def check_job(job):
     out = dict(job)
     out["timing"] = timing
     out["accuracy"] = {"enabled": enabled, "outputs_path": acc.get("outputs_path")}
-    out["batch_size"] = _int(data.get("batch_size", 1), "data.batch_size", 1)
-    out["progress_interval_s"] = _num(job.get("progress_interval_s", 0.5), "progress_interval_s")
+    out["batch_size"] = _int(data.get("batch_size", 1), "data.batch_size", 1, 65536)
+    out["progress_interval_s"] = _num(job.get("progress_interval_s", 0.5), "progress_interval_s", 60.0)
     return out
 
 
@@ -616,6 +626,32 @@ def timed_loop(fn, arg, feeds, timing, interval_s):
     return lat, (perf() - start) / 1e9, reason
 
 
+def dense_output(np, value, name="output"):
+    """One runtime output as a plain array that an .npz holds without pickle.
+
+    A ZipMap output (onnxruntime gives a list of {class: score} dicts, one per sample, e.g.
+    skl2onnx classifiers) becomes a float32 [N, C] array with the classes in sorted order, which
+    is the classifier's class order (scikit-learn keeps classes_ sorted). String tensors become
+    numpy unicode arrays. The controller converts its reference outputs with this same function.
+    """
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            keys = sorted(value[0])
+            if any(sorted(v) != keys for v in value):
+                raise DataError("output %s is a sequence of maps whose keys differ between samples; "
+                                "it cannot be read as class scores" % name)
+            return np.array([[v[k] for k in keys] for v in value], dtype=np.float32)
+        if not value:
+            return np.zeros((0,), dtype=np.float32)
+    a = np.asarray(value)
+    if a.dtype == object:
+        if all(isinstance(x, str) for x in a.ravel()):
+            return a.astype(str)
+        raise DataError("output %s holds Python objects (%s); only tensors, string tensors and ZipMap "
+                        "outputs can be scored" % (name, type(a.ravel()[0]).__name__ if a.size else "empty"))
+    return a
+
+
 def accuracy_pass(np, fn, arg, names, arrays, samples, batch_size, pad, interval_s):
     """Every sample, in order; returns {output name: concatenated array}."""
     parts = dict((n, []) for n in names)
@@ -625,7 +661,7 @@ def accuracy_pass(np, fn, arg, names, arrays, samples, batch_size, pad, interval
         n = min(batch_size, samples - s)
         outs = fn(arg, batch_feed(np, arrays, s, batch_size, pad))
         for name, o in zip(names, outs):
-            o = np.asarray(o)
+            o = dense_output(np, o, name)
             parts[name].append(o[:n] if (pad and n < batch_size and o.ndim) else o)
         now = time.perf_counter()
         if now >= next_progress:
@@ -786,7 +822,7 @@ def server_loop(fn, arg, feeds, timing, qps, seed, interval_s):
         if k >= max_runs:
             reason = "max_runs"
             break
-        if arrival >= max_end:
+        if arrival >= max_end or t1 >= max_end:  # wall time too: an overloaded board lags its schedule
             reason = "max_seconds"
             break
         if k >= min_runs and arrival >= min_end:
@@ -1289,6 +1325,7 @@ def run_job(job, sysfs_root="/"):
     phase("warmup")
     perf = time.perf_counter_ns
     warmup_ns = []
+    warm_end = perf() + int(timing["warmup_max_seconds"] * 1e9)  # a slow model never warms for hours
     for w in range(timing["warmup"]):
         feed = feeds[w % len(feeds)]
         t0 = perf()
@@ -1296,6 +1333,8 @@ def run_job(job, sysfs_root="/"):
         t1 = perf()
         out = None  # noqa: F841
         warmup_ns.append(t1 - t0)
+        if t1 >= warm_end:
+            break
 
     phase("timed")
     gc.collect()

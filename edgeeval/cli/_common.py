@@ -74,6 +74,17 @@ def cli_errors(verbose: bool = False):
         raise typer.Exit(1) from None
 
 
+@contextlib.contextmanager
+def closed_stdout_ok():
+    """Around printing: if the reader left (`edgeeval ... | head`), stop printing but let the command
+    finish, so its exit code (a failed gate: 1, a board fault: 3) is the one the shell sees."""
+    try:
+        yield
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def resolve_inventory(inventory: Path | None) -> Path | None:
     """--inventory, else $EDGEEVAL_INVENTORY, else ./devices/ when present, else only `local`."""
     if inventory is not None:

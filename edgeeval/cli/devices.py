@@ -11,11 +11,11 @@ import typer
 from ._common import cli_errors, out_console, resolve_inventory
 
 app = typer.Typer(no_args_is_help=True)
-InvOpt = Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory YAML file or folder (default: ./devices/).")]
+InvOpt = Annotated[Optional[Path], typer.Option("--inventory", "-i", metavar="PATH", envvar="EDGEEVAL_INVENTORY", help="Inventory YAML file or folder (default: ./devices/).")]
 
 
 @app.command("list", help="List the devices of the inventory (the built-in `local` included).")
-def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
     with cli_errors():
         from ..devices.inventory import load_inventory
 
@@ -37,9 +37,9 @@ def list_cmd(inventory: InvOpt = None, as_json: Annotated[bool, typer.Option("--
 
 
 @app.command("check", help="Connect, probe the board and say exactly what is missing and how to fix it.")
-def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], inventory: InvOpt = None,
-              recipe: Annotated[Optional[Path], typer.Option("--recipe", "-r", help="Check for what this recipe needs (ONNX Runtime and/or a TFLite interpreter).")] = None,
-              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def check_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")], inventory: InvOpt = None,
+              recipe: Annotated[Optional[Path], typer.Option("--recipe", "-r", metavar="RECIPE", help="Check for what this recipe needs (ONNX Runtime and/or a TFLite interpreter).")] = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
     from ..errors import EXIT_DEVICE_ERROR
 
     with cli_errors():
@@ -60,6 +60,15 @@ def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], invento
             formats = {getattr(v, "format", "onnx") for v in load_recipe(recipe).variants}
             needs = {"runtimes_needed": ("onnxruntime",) if "onnx" in formats else (), "tflite": "tflite" in formats}
         findings = analyse(facts, python=dev.python, **needs)
+        if dev.power is not None and dev.power.sensor == "auto":
+            from ..devices.check import Finding
+
+            _, chosen = dev.power.resolve(facts)
+            findings.append(Finding("power: {sensor: auto}", "ok" if chosen["sensor"] != "none" else "warning",
+                                    f"deploy will read {chosen['sensor']}"
+                                    + (f" {chosen['chip']}" if chosen.get("chip") else "")
+                                    + (f" (of {', '.join(chosen['candidates'])})" if chosen.get("candidates") else ""),
+                                    chosen.get("reason", "")))
         missing = blocking(findings)
         if as_json:
             print(json.dumps({"device": dev.name, "facts": facts, "findings": [f.as_dict() for f in findings],
@@ -91,7 +100,7 @@ def check_cmd(name: Annotated[str, typer.Argument(help="Device name.")], invento
 
 
 @app.command("trust", help="Fetch the board's host key, show its fingerprint and add it to known_hosts.")
-def trust_cmd(name: Annotated[str, typer.Argument(help="Device name.")], inventory: InvOpt = None,
+def trust_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")], inventory: InvOpt = None,
               replace: Annotated[bool, typer.Option("--replace", help="Replace a CHANGED key (only after you verified it).")] = False) -> None:
     with cli_errors():
         from ..devices.inventory import load_inventory

@@ -7,16 +7,30 @@ import typer
 from .. import __version__
 from . import devices as devices_cli
 from . import results as results_cli
-from .pipeline import baseline_cmd, build_cmd, deploy_cmd
+from .pipeline import baseline_cmd, build_cmd, deploy_cmd, init_cmd
+
+_ENV = """\b
+Environment:
+  EDGEEVAL_HOME       artifacts, baselines, default store (~/.edgeeval)
+  EDGEEVAL_STORE      results store: SQLite path or SQLAlchemy URL
+  EDGEEVAL_INVENTORY  devices YAML file or folder (default ./devices/)
+  EDGEEVAL_DEBUG=1    show tracebacks of internal errors
+
+\b
+Exit codes: 0 passed, 1 a gate failed, 2 your input is wrong,
+            3 a board or network fault.
+Shell completion: edgeeval --install-completion"""
 
 app = typer.Typer(
     name="edgeeval",
     help="How does this model really run on that board? Build, deploy over SSH, measure, compare.",
+    epilog=_ENV,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: rich's help renderer costs ~160 ms of start-up
 )
+app.command("init", help="Draft a commented recipe from an ONNX model (and its eval data).")(init_cmd)
 app.command("build", help="Build a recipe's variants into the content-addressed artifact cache.")(build_cmd)
 app.command("deploy", help="Build, push and run a recipe on a device; evaluate, gate and store the results.")(deploy_cmd)
 app.command("baseline", help="Run the FP32 model on this machine (the server baseline) and cache its outputs.")(baseline_cmd)

@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, err_console, out_console, resolve_inventory
+from ._common import cli_errors, closed_stdout_ok, err_console, out_console, resolve_inventory
 
-RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML, e.g. recipes/digits-cnn.yaml.")]
-VariantOpt = Annotated[Optional[list[str]], typer.Option("--variant", "-v", help="Only this variant (repeatable).")]
+RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="Recipe YAML, e.g. recipes/digits-cnn.yaml.")]
+VariantOpt = Annotated[Optional[list[str]], typer.Option("--variant", "-v", metavar="VARIANT", help="Only this variant (repeatable).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")]
 
 
@@ -59,21 +59,24 @@ def baseline_cmd(recipe: RecipeArg, as_json: JsonOpt = False) -> None:
 
 def deploy_cmd(
     recipe: RecipeArg,
-    device: Annotated[str, typer.Option("--device", "-d", help="Device name from the inventory; `local` runs on this machine.")] = "local",
-    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", help="Inventory YAML file or folder (default: ./devices/).")] = None,
+    device: Annotated[str, typer.Option("--device", "-d", metavar="NAME", help="Device name from the inventory; `local` runs on this machine.")] = "local",
+    inventory: Annotated[Optional[Path], typer.Option("--inventory", "-i", metavar="PATH", envvar="EDGEEVAL_INVENTORY", help="Inventory YAML file or folder (default: ./devices/).")] = None,
     variant: VariantOpt = None,
-    store: Annotated[Optional[str], typer.Option("--store", help="Results store: SQLite path or SQLAlchemy URL (default $EDGEEVAL_STORE or ~/.edgeeval/results.db).", envvar="EDGEEVAL_STORE")] = None,
-    min_runs: Annotated[Optional[int], typer.Option(help="Override the recipe's minimum timed runs.", min=1)] = None,
-    min_seconds: Annotated[Optional[float], typer.Option(help="Override the recipe's minimum timed seconds.", min=0)] = None,
-    warmup: Annotated[Optional[int], typer.Option(help="Override the recipe's warmup runs.", min=0)] = None,
-    scenario: Annotated[Optional[str], typer.Option(help="single-stream (default), multi-stream, offline or server; overrides the recipe's run.scenario.name.")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="quick, standard (default) or rigorous (MLPerf-like: >= 600 s and MLPerf's minimum query counts).")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", metavar="PATH|URL", help="Results store: SQLite path or SQLAlchemy URL (default $EDGEEVAL_STORE or ~/.edgeeval/results.db).", envvar="EDGEEVAL_STORE")] = None,
+    min_runs: Annotated[Optional[int], typer.Option(metavar="N", help="Override the recipe's minimum timed runs.", min=1)] = None,
+    min_seconds: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Override the recipe's minimum timed seconds.", min=0)] = None,
+    warmup: Annotated[Optional[int], typer.Option(metavar="N", help="Override the recipe's warmup runs.", min=0)] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="Override the recipe's limit on timed seconds (the run stops there).")] = None,
+    target_qps: Annotated[Optional[float], typer.Option("--target-qps", metavar="QPS", help="Server scenario: the Poisson arrival rate (overrides run.scenario.target_qps).")] = None,
+    scenario: Annotated[Optional[str], typer.Option(metavar="SCENARIO", help="single-stream (default), multi-stream, offline or server; overrides the recipe's run.scenario.name.")] = None,
+    profile: Annotated[Optional[str], typer.Option(metavar="PROFILE", help="quick, standard (default) or rigorous (MLPerf-like: >= 600 s and MLPerf's minimum query counts).")] = None,
     find_max_qps: Annotated[bool, typer.Option("--find-max-qps", help="Server scenario: search the highest QPS whose p99 meets the latency bound.")] = False,
     as_json: JsonOpt = False,
+    detail: Annotated[bool, typer.Option("--detail", help="Every figure per variant, not only the comparison table.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show remote tracebacks in full.")] = False,
 ) -> None:
     from ..errors import EXIT_DEVICE_ERROR, EXIT_GATE_FAILED
-    from .render import DeployProgress, deploy_report
+    from .render import DeployProgress
 
     with cli_errors(verbose):
         from ..deploy import deploy
@@ -85,15 +88,23 @@ def deploy_cmd(
         with DeployProgress(enabled=not as_json or sys.stderr.isatty()) as progress:
             outcome = deploy(recipe, device, inventory=resolve_inventory(inventory), only=variant or None,
                              store_url=url or store_url(),
-                             timing_overrides={"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup},
-                             scenario_overrides=_scenario_overrides(scenario, profile, find_max_qps),
+                             timing_overrides={"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup,
+                                               "max_seconds": max_seconds},
+                             scenario_overrides={**_scenario_overrides(scenario, profile, find_max_qps),
+                                                 "target_qps": target_qps},
                              notify=progress.notify)
-        report = deploy_report(outcome)
-        if as_json:
-            print(json.dumps(report, indent=2, default=str))
-        else:
-            from .render import print_deploy
-            print_deploy(out_console(), report)
+        from ..results_json import run_json
+        from ..store.store import Store
+
+        with Store(url or store_url()) as st:   # the stored run: the one document deploy and results show print
+            report = run_json(st.get_run(outcome.run_id))
+        with closed_stdout_ok():
+            if as_json:
+                print(json.dumps(report, indent=2, default=str))
+            else:
+                from .render import print_deploy
+                print_deploy(out_console(), report, detail=detail)
+                sys.stdout.flush()
         if outcome.error is not None:
             from ._common import print_device_error
             print_device_error(outcome.error, verbose)
@@ -110,11 +121,43 @@ def _scenario_overrides(scenario: str | None, profile: str | None, find_max_qps:
     from ..errors import UserInputError
     from ..recipes.scenarios import PROFILES, SCENARIO_DEFAULTS
 
+    from ..suggest import did_you_mean
+
     problems = []
     if scenario is not None and scenario not in SCENARIO_DEFAULTS:
-        problems.append(f"--scenario {scenario!r}: use one of {', '.join(SCENARIO_DEFAULTS)}")
+        problems.append(f"--scenario {scenario!r}{did_you_mean(scenario, SCENARIO_DEFAULTS)} "
+                        f"use one of {', '.join(SCENARIO_DEFAULTS)}")
     if profile is not None and profile not in PROFILES:
-        problems.append(f"--profile {profile!r}: use one of {', '.join(PROFILES)}")
+        problems.append(f"--profile {profile!r}{did_you_mean(profile, PROFILES)} use one of {', '.join(PROFILES)}")
     if problems:
         raise UserInputError(problems)
     return {"name": scenario, "profile": profile, "find_max_qps": find_max_qps or None}
+
+
+def init_cmd(
+    model: Annotated[Path, typer.Argument(metavar="MODEL.onnx", help="The fp32 ONNX model to benchmark.")],
+    data: Annotated[Optional[Path], typer.Option("--data", metavar="EVAL.npz", help="Eval inputs by input name (+ labels); without it init writes seeded synthetic inputs (latency and fidelity only).")] = None,
+    calibration: Annotated[Optional[Path], typer.Option("--calibration", metavar="CALIB.npz", help="Calibration inputs for an int8-static variant (other samples than the eval set).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="RECIPE.yaml", help="Where to write the recipe (default: ./<model name>.yaml).")] = None,
+    dim: Annotated[Optional[list[str]], typer.Option("--dim", metavar="NAME=N", help="Synthetic inputs: the size of a symbolic axis, e.g. --dim sequence=128 (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing recipe.")] = False,
+) -> None:
+    with cli_errors():
+        from ..errors import UserInputError
+        from ..recipes.init import _name, write
+
+        dims, bad = {}, []
+        for d in dim or []:
+            name, _, value = d.partition("=")
+            if not name or not value.isdigit() or int(value) < 1:
+                bad.append(f"--dim {d!r}: write NAME=N with N a positive integer, e.g. --dim sequence=128")
+            else:
+                dims[name] = int(value)
+        if bad:
+            raise UserInputError(bad)
+        out = output or Path(f"{_name(model.stem)}.yaml")
+        files = write(model, out, data=data, calibration=calibration, dims=dims, force=force)
+        con = err_console()
+        for f in files:
+            con.print(f"wrote {f}", soft_wrap=True)
+        con.print(f"next: edgeeval deploy {out}   (add -d NAME for a board in devices/)", soft_wrap=True)

@@ -80,23 +80,6 @@ class DeployProgress:
                             f"top-1 {_f((s.get('accuracy') or {}).get('top1'), '{:.4f}')}")
 
 
-def deploy_report(outcome) -> dict:
-    """The JSON shape of a deploy: the same data the tables show."""
-    return {
-        "run_id": outcome.run_id,
-        "recipe": outcome.recipe,
-        "device": outcome.device,
-        "status": outcome.status,
-        "passed": outcome.passed,
-        "error": str(outcome.error) if outcome.error else None,
-        "baseline": outcome.baseline,
-        "push": outcome.push,
-        "device_facts": outcome.facts,
-        "variants": [{"name": v.name, "precision": v.precision, "model_sha256": v.model_sha256,
-                      "variant_id": v.variant_id, "runtime": v.runtime, **v.summary} for v in outcome.variants],
-    }
-
-
 def _primary_fidelity(s: dict) -> dict:
     fid = s.get("fidelity") or {}
     if "primary" in fid and isinstance(fid["primary"], dict):
@@ -112,6 +95,8 @@ def variant_rows(s: dict) -> list[tuple[str, str]]:
     fid = _primary_fidelity(s)
     n = lat.get("n")
     rows = [
+        ("model size", "—" if s.get("model_size_bytes") is None else
+         f"{s['model_size_bytes']:,} bytes ({s['model_size_bytes'] / 1e6:.3f} MB)"),
         ("latency p50 ms [95% CI]", f"{_f(lat.get('p50'))} {_ci(lat.get('p50_ci'))}"),
         ("latency p90 ms [95% CI]", f"{_f(lat.get('p90'))} {_ci(lat.get('p90_ci'))}"),
         ("latency p99 ms", _f(lat.get("p99"))),
@@ -122,15 +107,31 @@ def variant_rows(s: dict) -> list[tuple[str, str]]:
         ("model load ms", _f(s.get("load_ms"), "{:.1f}")),
         ("first inference ms", _f(s.get("first_inference_ms"))),
         ("peak RSS MiB", _f(s.get("peak_rss_mb"), "{:.1f}")),
-        ("top-1 on device", _f(acc.get("top1"), "{:.4f}", none=f"— ({acc.get('reason', 'no labels')})")),
+        ("top-1 on device", _f(acc.get("top1"), "{:.4f}", none=f"— ({acc.get('reason', 'no labels')})")
+         + (f"  ({acc.get('method')} {acc.get('output')!r})" if acc.get("output") and acc.get("top1") is not None else "")),
         ("accuracy drop pt", _f(acc.get("drop_pt"), "{:+.2f}")),
         ("top-1 agreement", _f(fid.get("top1_agreement"), "{:.4f}")),
         ("cosine (mean / min)", f"{_f(fid.get('cosine_mean'), '{:.5f}')} / {_f(fid.get('cosine_min'), '{:.5f}')}"),
         ("max abs error", _f(fid.get("max_abs_error"), "{:.4g}")),
         ("PSNR dB", _f(fid.get("psnr_db"), "{:.1f}")),
     ]
+    cal = s.get("calibration")
+    if isinstance(cal, dict):
+        rows.append(("calibration", f"{cal.get('source')} ({cal.get('samples')} samples)"
+                     + ("  ON THE EVAL SET (data.calibrate_on_eval)" if cal.get("on_eval_set") else "")))
     rows += _embedding_rows(s) + _loss_chain_rows(s)
-    return _scenario_rows(s) + _noise_rows(s) + rows + _power_rows(s)
+    return _scenario_rows(s) + _noise_rows(s) + rows + _offline_rows(s) + _power_rows(s)
+
+
+def _offline_rows(s: dict) -> list[tuple[str, str]]:
+    """The offline sweep, one row per batch size (samples/s with its interval, batch latency)."""
+    sweep = (s.get("scenario") or {}).get("sweep") or []
+    if len(sweep) < 2:
+        return []
+    return [(f"offline batch {r.get('batch_size')}",
+             f"{_f(r.get('samples_per_s'), '{:.1f}')} samples/s {_ci(r.get('ci'), '{:.1f}')}, "
+             f"batch p50 {_f(r.get('batch_latency_p50_ms'))} ms, p90 {_f(r.get('batch_latency_p90_ms'))} ms")
+            for r in sweep]
 
 
 def _embedding_rows(s: dict) -> list[tuple[str, str]]:
@@ -191,8 +192,9 @@ def _scenario_rows(s: dict) -> list[tuple[str, str]]:
                      _f(es.get("value_ms"), none=f"— ({es.get('reason')})")))
     srv = sc.get("server") or {}
     if srv.get("latency_bound_ms") is not None:
-        rows.append(("server QPS target / achieved", f"{_f(srv.get('target_qps'), '{:.1f}')} / "
-                     f"{_f(srv.get('achieved_qps'), '{:.1f}')}, p99 bound {srv['latency_bound_ms']} ms "
+        rows.append(("server QPS target / scheduled / completed", f"{_f(srv.get('target_qps'), '{:.1f}')} / "
+                     f"{_f(srv.get('scheduled_qps', srv.get('achieved_qps')), '{:.1f}')} / "
+                     f"{_f(srv.get('completed_qps'), '{:.1f}')}, p99 bound {srv['latency_bound_ms']} ms "
                      f"{'met' if srv.get('p99_meets_bound') else 'NOT met'}"))
     sus = sc.get("sustained") or {}
     if sus.get("burst"):
@@ -217,7 +219,7 @@ def _scenario_rows(s: dict) -> list[tuple[str, str]]:
 
 def _power_rows(s: dict) -> list[tuple[str, str]]:
     """Power/energy rows when the run asked for power (no `power` key: no rows at all)."""
-    if "power" not in s:
+    if "power" not in s or (s.get("power") is None and s.get("thermal") is None):
         return []
     p = s.get("power")
     th = s.get("thermal") or {}
@@ -262,15 +264,170 @@ def _power_rows(s: dict) -> list[tuple[str, str]]:
     return rows + throttled
 
 
-def print_deploy(console, report: dict) -> None:
+def _size_mb(v: dict) -> str:
+    b = v.get("model_size_bytes")
+    return "—" if b is None else (f"{b / 1e6:.2f}" if b < 1e8 else f"{b / 1e6:.0f}")
+
+
+def _metric(v: dict) -> tuple[str, str]:
+    """(header, value) of the task metric: top-1, or for embeddings the retrieval top-1 agreement."""
+    e = v.get("embeddings")
+    if isinstance(e, dict) and (v.get("accuracy") or {}).get("top1") is None:
+        return "retr@1", _f((e.get("retrieval") or {}).get("top1_agreement"), "{:.3f}")
+    return "top-1", _f((v.get("accuracy") or {}).get("top1"), "{:.4f}")
+
+
+def _cosine(v: dict) -> str:
+    e = v.get("embeddings")
+    if isinstance(e, dict) and e.get("cosine_mean") is not None:
+        return _f(e["cosine_mean"], "{:.4f}")
+    return _f(_primary_fidelity(v).get("cosine_mean"), "{:.4f}")
+
+
+def _energy(v: dict):
+    p = v.get("power")
+    if not isinstance(p, dict):
+        return None
+    return (p.get("e_total_mj") or {}).get("mean")
+
+
+def _ms(x) -> str:
+    """A latency in ms with about 3 significant digits (0.0061, 0.612, 6.12, 61.2, 612)."""
+    if x is None:
+        return "—"
+    return f"{x:.4f}" if x < 0.1 else f"{x:.3f}" if x < 10 else f"{x:.2f}" if x < 100 else f"{x:.1f}"
+
+
+def _with_ci(value, ci) -> str:
+    if not ci or ci[0] is None:
+        return _ms(value)
+    return f"{_ms(value)}\n[dim]{_ms(ci[0])}–{_ms(ci[1])}[/dim]"
+
+
+def compact_table(report: dict):
+    """One row per variant, the figures people compare first; fits 100 columns (--detail has the rest)."""
+    from rich import box
     from rich.table import Table
 
+    variants = report.get("variants") or []
+    with_energy = any(_energy(v) is not None for v in variants)
+    head = _metric(variants[0])[0] if variants else "top-1"
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    cols = [("variant", "left"), ("MB", "right"), ("p50 ms", "right"), ("p90 ms", "right"), ("inf/s", "right"),
+            ("RSS", "right"), (head, "right"), ("drop", "right"), ("cos", "right")]
+    cols += [("mJ/inf", "right")] if with_energy else []
+    cols += [("gate", "left")]
+    for name, justify in cols:
+        t.add_column(name, justify=justify, no_wrap=True)
+    for v in variants:
+        lat, acc = v.get("latency") or {}, v.get("accuracy") or {}
+        prec = v.get("precision") or ""
+        label = v["name"] if prec in ("", v["name"]) else f"{v['name']}\n[dim]{prec}[/dim]"
+        p50, p90 = (_with_ci(lat.get(k), lat.get(f"{k}_ci")) for k in ("p50", "p90"))
+        tput = lat.get("throughput_ips")
+        row = [label, _size_mb(v), p50, p90, _f(tput, "{:.0f}" if tput and tput >= 100 else "{:.1f}"),
+               _f(v.get("peak_rss_mb"), "{:.0f}"), _metric(v)[1], _f(acc.get("drop_pt"), "{:+.2f}"), _cosine(v)]
+        if with_energy:
+            row.append(_f(_energy(v), "{:.3g}"))
+        if v.get("status") == "error" or v.get("passed") is None:
+            row.append("[yellow]ERR[/yellow]")
+        else:
+            row.append("[green]PASS[/green]" if v.get("passed") else "[red]FAIL[/red]")
+        t.add_row(*row)
+    return t
+
+
+def _sweep_table(sweeps: list[tuple[str, dict]]):
+    """The offline batch-size sweep: a row per (variant, batch size)."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title="offline sweep", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for col in ("variant", "batch", "samples/s", "95% CI", "batch p50 ms", "batch p90 ms"):
+        t.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
+    for name, r in sweeps:
+        t.add_row(name, str(r.get("batch_size")), _f(r.get("samples_per_s"), "{:.1f}"), _ci(r.get("ci"), "{:.1f}"),
+                  _ms(r.get("batch_latency_p50_ms")), _ms(r.get("batch_latency_p90_ms")))
+    return t
+
+
+def _notes(report: dict) -> list[str]:
+    """What could disturb or qualify the figures: failed gates, noise, device loss, calibration, throttling."""
+    out = []
+    for v in report.get("variants") or []:
+        name = v["name"]
+        for g in v.get("gates") or []:
+            if not g.get("passed"):
+                out.append(f"{name}: gate {g['name']} failed: {_f(g.get('value'), '{:.4g}', none='unknown')} "
+                           f"{g.get('op', '')} {g.get('limit')}" + (f" ({g['reason']})" if g.get("reason") else ""))
+        n = v.get("noise") or {}
+        if n.get("noisy"):
+            out.append(f"{name}: NOISY timed window ({'; '.join(n.get('noisy_reasons') or []) or 'steal/other load'}): "
+                       "rerun on a quiet board")
+        lc = v.get("loss_chain") or {}
+        if lc.get("device_loss_flag"):
+            out.append(f"{name}: the board loses against the controller-quantized model: "
+                       + "; ".join(lc.get("device_loss_reasons") or []))
+        cal = v.get("calibration") or {}
+        if cal.get("on_eval_set"):
+            out.append(f"{name}: calibrated on the eval set ({cal.get('source')}; data.calibrate_on_eval): "
+                       "accuracy may be flattered")
+        if (v.get("thermal") or {}).get("throttled"):
+            out.append(f"{name}: the board THROTTLED (throttle bits or a clock > 5% below its warm value)")
+        sc = (v.get("scenario") or {}).get("server") or {}
+        if sc.get("p99_meets_bound") is False:
+            out.append(f"{name}: server p99 above the {sc.get('latency_bound_ms')} ms bound")
+    return out
+
+
+def print_deploy(console, report: dict, detail: bool = False) -> None:
+    """The run's header, one compact comparison table, the notes; `detail`: every figure per variant."""
     base = report.get("baseline") or {}
     facts = report.get("device_facts") or {}
     cpu = facts.get("cpu") or {}
+    scoring = report.get("scoring") or {}
+    scored = ""
+    if scoring.get("label") or scoring.get("scores"):
+        scored = "  scored: " + ", ".join(f"{k} {scoring[k]}" for k in ("label", "scores") if scoring.get(k))
     console.print(f"[bold]{report['recipe']}[/bold] on [bold]{report['device']}[/bold]  "
                   f"({facts.get('arch', '?')}, {cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} cores)  "
-                  f"run {report['run_id']}  server FP32 top-1 {_f(base.get('top1'), '{:.4f}')}", soft_wrap=True)
+                  f"run {report['run_id']}  server FP32 top-1 {_f(base.get('top1'), '{:.4f}')}{scored}", soft_wrap=True)
+    if not detail:
+        if report.get("variants"):
+            console.print(compact_table(report))
+        for v in report.get("variants") or []:   # a scenario other than single-stream: its headline figure
+            sc = v.get("scenario") or {}
+            if sc.get("name") not in (None, "single-stream"):
+                rows = _scenario_rows(v)   # the headline, and for server the rates it was achieved at
+                for label, value in rows[:1] + [r for r in rows[1:] if r[0].startswith("server QPS")]:
+                    console.print(f"  {v['name']}: {label} {value}", soft_wrap=True)
+        sweeps = [(v["name"], r) for v in report.get("variants") or []
+                  for r in (v.get("scenario") or {}).get("sweep") or [] if len((v["scenario"]["sweep"])) > 1]
+        if sweeps:
+            console.print(_sweep_table(sweeps))
+        for line in _notes(report):
+            console.print(f"  [yellow]![/yellow] {line}", soft_wrap=True)
+        first = (report.get("variants") or [{}])[0]
+        method = (first.get("latency") or {}).get("ci_method")
+        console.print("[dim]95% CI under p50/p90 (order statistics); RSS: agent peak MiB; drop: points vs\n"
+                      "server FP32; cos: cosine vs FP32; --detail: every figure[/dim]" if method else
+                      "[dim]--detail: every figure[/dim]")
+        _push_line(console, report)
+        return
+    _detail_tables(console, report)
+    _push_line(console, report)
+
+
+def _push_line(console, report: dict) -> None:
+    push = report.get("push") or {}
+    if push:
+        console.print(f"[dim]push: {push.get('bytes_sent', 0)} bytes sent, "
+                      f"{push.get('skipped', 0)}/{push.get('files', 0)} files already on the board[/dim]")
+
+
+def _detail_tables(console, report: dict) -> None:
+    from rich.table import Table
+
     ci_method = None
     for v in report["variants"]:
         lat = v.get("latency") or {}
@@ -293,10 +450,6 @@ def print_deploy(console, report: dict) -> None:
         console.print(t)
     if ci_method:
         console.print(f"[dim]95% intervals: {ci_method}.[/dim]")
-    push = report.get("push") or {}
-    if push:
-        console.print(f"[dim]push: {push.get('bytes_sent', 0)} bytes sent, "
-                      f"{push.get('skipped', 0)}/{push.get('files', 0)} files already on the board[/dim]")
 
 
 def _loss_chain_rows(s: dict) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ import typer
 from ._common import cli_errors, out_console
 
 app = typer.Typer(no_args_is_help=True)
-StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE",
+StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL",
                                                  help="SQLite path or SQLAlchemy URL (default ~/.edgeeval/results.db).")]
 
 
@@ -27,9 +27,10 @@ def _store(store: str | None):
 
 
 @app.command("list", help="List stored runs, newest first.")
-def list_cmd(limit: Annotated[int, typer.Option(min=1)] = 20, recipe: Optional[str] = None,
-             device: Optional[str] = None, store: StoreOpt = None,
-             as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_cmd(limit: Annotated[int, typer.Option(metavar="N", min=1, help="At most this many runs.")] = 20,
+             recipe: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this recipe.")] = None,
+             device: Annotated[Optional[str], typer.Option(metavar="NAME", help="Only this device.")] = None, store: StoreOpt = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False) -> None:
     with cli_errors():
         runs = _store(store).list_runs(limit=limit, recipe=recipe, device=device)
         if as_json:
@@ -47,31 +48,26 @@ def list_cmd(limit: Annotated[int, typer.Option(min=1)] = 20, recipe: Optional[s
         out_console().print(t)
 
 
-@app.command("show", help="Show one stored run with every variant's figures.")
-def show_cmd(run_id: Annotated[int, typer.Argument(help="Run id from `edgeeval results list`.")],
-             store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    from ..errors import UserInputError
-
+@app.command("show", help="Show one stored run: the comparison table (--detail: every figure; --json: the document).")
+def show_cmd(run_id: Annotated[int, typer.Argument(metavar="RUN_ID", help="Run id from `edgeeval results list`.")],
+             store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json", help="The run as JSON (docs/json-schema.md).")] = False,
+             detail: Annotated[bool, typer.Option("--detail", help="Every figure per variant.")] = False) -> None:
     with cli_errors():
-        run = _store(store).get_run(run_id)
-        if run is None:
-            raise UserInputError(f"run {run_id}: no such run in the store; see `edgeeval results list`")
+        from ..results_json import run_json
+
+        doc = run_json(_store(store).get_run(run_id))
         if as_json:
-            print(json.dumps(run, indent=2, default=str))
+            print(json.dumps(doc, indent=2, default=str))
             return
         from .render import print_deploy
 
-        report = {"run_id": run["id"], "recipe": run.get("recipe_name"), "device": run.get("device_name"),
-                  "device_facts": run.get("device_facts") or {},
-                  "baseline": {"top1": next((v["summary"].get("accuracy", {}).get("baseline_top1")
-                                             for v in run.get("variants", []) if v.get("summary")), None)},
-                  "variants": [{"name": v["name"], "precision": v.get("precision") or "",
-                                "model_sha256": v.get("model_sha256") or "", **(v.get("summary") or {})}
-                               for v in run.get("variants", [])]}
         con = out_console()
-        print_deploy(con, report)
-        con.print(f"[dim]status {run.get('status')} · created {run.get('created_at')} · finished "
-                  f"{run.get('finished_at')} · edgeeval {run.get('edgeeval_version')} git {run.get('git_sha')} · "
-                  f"agent {str(run.get('agent_sha256'))[:12]} · recipe {str(run.get('recipe_hash'))[:12]}[/dim]")
-        if run.get("error"):
-            con.print(f"[red]error:[/red] {run['error']}")
+        print_deploy(con, doc, detail=detail)
+        prov = doc["provenance"]
+        con.print(f"[dim]status {doc['status']} · created {doc['created_at']} · finished "
+                  f"{doc['finished_at']} · edgeeval {prov['edgeeval_version']} git {prov['git_sha']} · "
+                  f"agent {str(prov['agent_sha256'])[:12]} · recipe {str(prov['recipe_hash'])[:12]}[/dim]")
+        if doc["status"] == "aborted":
+            con.print(f"[yellow]aborted:[/yellow] {doc['reasons'].get('status')}")
+        if doc.get("error"):
+            con.print(f"[red]error:[/red] {doc['error']}")

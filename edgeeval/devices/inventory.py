@@ -20,7 +20,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .._yaml import load_model, line_of
 from ..errors import UserInputError
@@ -30,26 +31,26 @@ LOCAL = "local"
 
 class Timeouts(BaseModel):
     """Seconds, except user_timeout_ms (TCP_USER_TIMEOUT: how fast a cut link is noticed)."""
-    model_config = ConfigDict(extra="forbid")
-    connect: float = Field(10.0, gt=0)
-    banner: float = Field(15.0, gt=0)
-    auth: float = Field(15.0, gt=0)
-    command: float = Field(60.0, gt=0)
-    user_timeout_ms: int = Field(10000, ge=1000)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    connect: float = Field(10.0, gt=0, le=600)
+    banner: float = Field(15.0, gt=0, le=600)
+    auth: float = Field(15.0, gt=0, le=600)
+    command: float = Field(60.0, gt=0, le=86_400)
+    user_timeout_ms: int = Field(10000, ge=1000, le=600_000)
 
 
 class RuntimeSettings(BaseModel):
     """Per-board runtime overrides; only these fields exist."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     providers: list[str] | None = None
-    intra_op_num_threads: int | None = Field(None, ge=0)
-    inter_op_num_threads: int | None = Field(None, ge=0)
+    intra_op_num_threads: int | None = Field(None, ge=0, le=1024)
+    inter_op_num_threads: int | None = Field(None, ge=0, le=1024)
     session_config: dict[str, str] = Field(default_factory=dict)
 
 
 class Facts(BaseModel):
     """What the user knows about the board (for cost/energy columns); other keys are kept."""
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     price_usd: float | None = Field(None, ge=0)
     tdp_w: float | None = Field(None, gt=0)
     notes: str | None = None
@@ -57,12 +58,12 @@ class Facts(BaseModel):
 
 class MeterSettings(BaseModel):
     """A meter on the controller (edgeeval/power/meters.py) for a board with no sensor."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     type: str = Field(pattern=r"^(scpi|joulescope)$")
     address: str | None = None            # scpi: host:port (raw socket, usually 5025)
     query: str = "MEAS:POW?"              # scpi: the query that returns watts
-    interval_s: float = Field(0.1, gt=0)
-    guard_s: float = Field(0.5, ge=0)     # trimmed from each window edge (clock offset bound)
+    interval_s: float = Field(0.1, gt=0, le=60)
+    guard_s: float = Field(0.5, ge=0, le=60)     # trimmed from each window edge (clock offset bound)
 
     @model_validator(mode="after")
     def _address_needed(self) -> "MeterSettings":
@@ -71,25 +72,31 @@ class MeterSettings(BaseModel):
         return self
 
 
+# `sensor: auto` takes the first of these the probe finds readable: a rail monitor next to the
+# board's supply (INA3221/INA2xx via hwmon) measures the whole board; the PMIC and tegrastats
+# read on-chip estimates; RAPL covers the CPU package only.
+AUTO_PREFERENCE = ("ina3221", "hwmon", "rpi5-pmic", "tegrastats", "rapl")
+
+
 class PowerSettings(BaseModel):
     """`power:` of a device: which sensor the agent reads and the protocol's durations.
     Unset durations take the agent's profile defaults (idle 10 s, windows 3; rigorous 60 s, 5)."""
-    model_config = ConfigDict(extra="forbid")
-    sensor: str = Field(pattern=r"^(hwmon|ina3221|tegrastats|rapl|rpi5-pmic|none)$")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    sensor: str = Field(pattern=r"^(auto|hwmon|ina3221|tegrastats|rapl|rpi5-pmic|none)$")   # auto: see resolve
     chip: str | None = None               # hwmon: the chip's `name`, e.g. ina226
     rails: list[str] | None = None        # rail labels (*_label, tegrastats names); default: input rail or all
     mode: str | None = Field(None, pattern=r"^(auto|power|energy|vi)$")
     command: str | None = None            # tegrastats / vcgencmd executable
     sysfs_root: str = "/"
     profile: str = Field("default", pattern=r"^(default|rigorous)$")
-    sample_interval_s: float | None = Field(None, gt=0)
-    idle_s: float | None = Field(None, ge=0)
-    warmup_min_s: float | None = Field(None, ge=0)
-    warmup_max_s: float | None = Field(None, ge=0)
-    warmup_slope_c_per_min: float | None = Field(None, gt=0)
-    warmup_slope_window_s: float | None = Field(None, gt=0)
-    window_min_s: float | None = Field(None, ge=0)
-    windows: int | None = Field(None, ge=1)
+    sample_interval_s: float | None = Field(None, gt=0, le=60)
+    idle_s: float | None = Field(None, ge=0, le=3600)
+    warmup_min_s: float | None = Field(None, ge=0, le=7200)
+    warmup_max_s: float | None = Field(None, ge=0, le=7200)
+    warmup_slope_c_per_min: float | None = Field(None, gt=0, le=100)
+    warmup_slope_window_s: float | None = Field(None, gt=0, le=3600)
+    window_min_s: float | None = Field(None, ge=0, le=3600)
+    windows: int | None = Field(None, ge=1, le=100)
     reason: str | None = None             # sensor none: why (shown instead of numbers)
     sample_during_timed: bool | None = None  # also sample during the latency phase
     meter: MeterSettings | None = None
@@ -101,13 +108,39 @@ class PowerSettings(BaseModel):
                              f"(now {self.sensor!r}) or remove `meter:`")
         return self
 
+    def resolve(self, facts: dict) -> tuple["PowerSettings", dict]:
+        """`sensor: auto` made concrete from the board's probe (what `devices check` lists):
+        the first readable source in AUTO_PREFERENCE order; none found -> `none` with the reason.
+        Returns (settings for the job, a record of the choice for the run's settings)."""
+        if self.sensor != "auto":
+            return self, {"sensor": self.sensor, "chosen_by": "inventory"}
+        found = facts.get("sensors")
+        usable = [s for s in (found or []) if s.get("readable") is not False]
+        usable.sort(key=lambda s: AUTO_PREFERENCE.index(s["sensor"]) if s["sensor"] in AUTO_PREFERENCE else 99)
+        if not usable:
+            why = ("the probe could not list sensors: " + str(facts.get("sensors_reason", "unknown"))
+                   if found is None else "the probe found no readable power sensor on the board"
+                   + (f" ({'; '.join(s.get('reason', '') for s in found)})" if found else ""))
+            reason = f"sensor auto: {why}; `edgeeval devices check NAME` lists what it sees"
+            return self.model_copy(update={"sensor": "none", "reason": self.reason or reason}), \
+                {"sensor": "none", "chosen_by": "auto", "reason": reason}
+        s = usable[0]
+        update: dict = {"sensor": s["sensor"]}
+        if s["sensor"] in ("hwmon", "ina3221") and s.get("chip") and "JetPack" not in str(s.get("chip")):
+            update["chip"] = self.chip or s["chip"]
+        if s.get("mode") and self.mode in (None, "auto"):
+            update["mode"] = s["mode"]
+        record = {"sensor": s["sensor"], "chip": s.get("chip"), "rails": s.get("rails"), "chosen_by": "auto",
+                  "candidates": [c["sensor"] + (f" {c['chip']}" if c.get("chip") else "") for c in usable]}
+        return self.model_copy(update=update), record
+
     def job(self) -> dict:
         """The job's "power" object (the agent fills the profile defaults)."""
         return self.model_dump(exclude_none=True, exclude={"meter"})
 
 
 class Device(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)
     ssh: str | None = None
     python: str = "python3"
@@ -135,13 +168,22 @@ class Device(BaseModel):
             raise ValueError("a '..' component is not allowed; give a direct path such as ~/.edgeeval")
         if not v.strip():
             raise ValueError("is empty; give a path such as ~/.edgeeval")
+        if v.startswith("~") and not (v == "~" or v.startswith("~/")):
+            raise ValueError(f"{v.split('/')[0]!r}: only ~ and ~/path (the login user's home) are expanded; "
+                             "give the full path")
         return v
 
     @field_validator("ssh", "python")
     @classmethod
-    def _no_blank(cls, v: str | None) -> str | None:
+    def _no_blank(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None and (not v.strip() or "\n" in v or "\x00" in v):
             raise ValueError("must be a non-empty single-line text")
+        if v is not None and info.field_name == "ssh":
+            from .target import parse_target
+            try:
+                parse_target(v)
+            except UserInputError as exc:   # reported with the file and line like any field
+                raise PydanticCustomError("ssh_target", exc.problems[0].replace("{", "(").replace("}", ")")) from None
         return v
 
     @model_validator(mode="after")
@@ -162,7 +204,7 @@ def builtin_local() -> Device:
 
 
 class InventoryFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     devices: list[Device] = Field(default_factory=list)
 
 
@@ -187,7 +229,8 @@ class Inventory:
         try:
             return self.devices[name]
         except KeyError:
-            raise UserInputError(f"device {name!r} is not in the inventory; known devices: "
+            from ..suggest import did_you_mean
+            raise UserInputError(f"device {name!r} is not in the inventory{did_you_mean(name, self.devices)} known devices: "
                                  f"{', '.join(sorted(self.devices))}; add it to your devices YAML") from None
 
 

@@ -243,6 +243,16 @@ def scenario_summary(ev: dict, *, confidence: float = 0.95) -> dict:
         srv = ev.get("server") or {}
         bound_ms = sc.get("latency_bound_ms")
         out["server"] = {k: srv.get(k) for k in ("target_qps", "achieved_qps", "scheduled_s") if k in srv}
+        # LoadGen's two rates: scheduled (arrivals issued over the schedule's span) and completed
+        # (queries finished over the timed wall time, first arrival to last completion)
+        n = 0 if lat_ns is None else len(lat_ns)
+        wall = ev.get("timed_wall_s")
+        out["server"]["scheduled_queries"] = n
+        out["server"]["scheduled_qps"] = srv.get("achieved_qps")
+        out["server"]["completed_queries"] = n
+        out["server"]["completed_qps"] = n / float(wall) if wall and n else None
+        if out["server"]["completed_qps"] is None:
+            out["server"]["completed_qps_reason"] = "no timed wall time or no queries reported"
         if bound_ms is not None and lat_ns is not None and len(lat_ns):
             out["server"]["latency_bound_ms"] = bound_ms
             out["server"]["p99_meets_bound"] = (lat.get("p99") is not None and lat["p99"] <= bound_ms)
@@ -250,9 +260,11 @@ def scenario_summary(ev: dict, *, confidence: float = 0.95) -> dict:
         if srv.get("trials"):
             out["server"]["find_max_qps"] = {"trials": srv["trials"], "max_qps": srv.get("max_qps"),
                                              "reason": srv.get("max_qps_reason")}
-    if name == "server":  # latencies include queueing: the server's rate is achieved_qps
-        tput = {"value": None, "ci": None, "n_calls": tput["n_calls"], "method": None,
-                "reason": "server scenario: see server.achieved_qps (latency includes queueing)"}
+    if name == "server":  # latencies include queueing: n / sum(latency) is no rate; the rate is completed_qps
+        done = out["server"].get("completed_qps")
+        tput = {"value": done, "ci": None, "n_calls": tput["n_calls"],
+                "method": "completed queries / timed wall time (LoadGen's completed samples per second)",
+                "reason": None if done is not None else out["server"].get("completed_qps_reason")}
     out["throughput"] = tput
     if ev.get("window_ends"):
         out["sustained"] = sustained_summary(lat_ns, ev.get("window_ends"), sc.get("window_s"),

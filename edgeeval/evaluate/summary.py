@@ -7,8 +7,9 @@ gives the identical dict later. Every None in the summary has a reason next to i
 Shape (JSON-serialisable):
     latency       latency_stats(), in ms: n, p50, p90, p99, p50_ci [lo, hi], .., mean, std, ...
     load_ms, first_inference_ms, peak_rss_mb (KiB / 1024), warmup {n, mean_ms}
-    accuracy      {output, top1, baseline_top1, baseline_source, drop_pt, samples, reason}
-    fidelity      {output name: fidelity() or {reason}, "primary": first output's entry + "output"}
+    scoring       {scores, label, chosen_by}: the outputs scored (evaluate/scoring.py)
+    accuracy      {output, method, top1, baseline_top1, baseline_source, drop_pt, samples, reason}
+    fidelity      {output name: fidelity() or {reason}, "primary": the scored output's entry + "output"}
     gate_metrics  the flat metrics the gates read (gate_metric_reasons: why one is None)
     gates         [GateResult dicts]; passed: every gate passed
     noise         noise_summary(): steal/other-load shares of the timed window, `noisy` flag
@@ -19,10 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .accuracy import top1
+from .accuracy import accuracy_of
 from .fidelity import fidelity
 from .gates import all_passed, check_gates
 from .latency import latency_stats
+from .scoring import legacy as legacy_scoring
+from .scoring import output_kind, predictions
+from .scoring import primary as scoring_primary
 
 RAW_EVENT_KEYS = ("latencies_ns", "warmup_ns")  # kept as blobs, not in the event JSON
 
@@ -45,32 +49,37 @@ def _primary_name(event: dict, device: dict | None, baseline: dict | None) -> st
     return None
 
 
-def _accuracy(primary, device, baseline, labels, baseline_accuracy) -> dict:
-    acc = {"output": primary, "top1": None, "baseline_top1": None, "baseline_source": None,
+def _accuracy(scoring: dict, device, baseline, labels, baseline_accuracy) -> dict:
+    acc = {"output": scoring_primary(scoring) if scoring.get("label") is None else scoring["label"],
+           "method": "predicted label" if scoring.get("label") else "argmax of class scores",
+           "top1": None, "baseline_top1": None, "baseline_source": None,
            "drop_pt": None, "samples": None, "reason": None}
     why: list[str] = []
+    out = acc["output"]
     if baseline_accuracy is not None:
         acc["baseline_top1"], acc["baseline_source"] = float(baseline_accuracy), "given"
     if labels is None:
         acc["reason"] = "the eval set has no labels"
         return acc
-    if device is None or primary not in device:
+    if device is None or out not in device:
         why.append("no device outputs (accuracy pass disabled or its outputs not fetched)")
     else:
         try:
-            acc["top1"] = top1(device[primary], labels)
-            acc["samples"] = int(np.asarray(device[primary]).shape[0])
+            pred = predictions(device, scoring)
+            acc["top1"] = accuracy_of(pred, labels, what=f"output {out!r}")
+            acc["samples"] = int(pred.shape[0])
         except ValueError as e:
-            why.append(f"output {primary!r}: {e}")
+            why.append(f"output {out!r}: {e}")
     if acc["baseline_top1"] is None:
-        if baseline is None or primary not in baseline:
+        if baseline is None or out not in baseline:
             why.append("no baseline outputs")
         else:
             try:
-                acc["baseline_top1"] = top1(baseline[primary], labels)
+                acc["baseline_top1"] = accuracy_of(predictions(baseline, scoring), labels,
+                                                   what=f"baseline output {out!r}")
                 acc["baseline_source"] = "baseline outputs"
             except ValueError as e:
-                why.append(f"baseline output {primary!r}: {e}")
+                why.append(f"baseline output {out!r}: {e}")
     if acc["top1"] is not None and acc["baseline_top1"] is not None:
         # rounded so a drop of exactly 1 point is 1.0, not 1.0000000000000009 (gate limits)
         acc["drop_pt"] = round((acc["baseline_top1"] - acc["top1"]) * 100.0, 9)
@@ -78,8 +87,21 @@ def _accuracy(primary, device, baseline, labels, baseline_accuracy) -> dict:
     return acc
 
 
-def _fidelity(primary, device, baseline) -> dict:
-    """{output name: fidelity()} plus "primary": the first output's entry with its "output" name."""
+def label_fidelity(ref: np.ndarray, out: np.ndarray) -> dict:
+    """Agreement of two predicted-label outputs [N]: the fidelity of a label output."""
+    ref, out = np.asarray(ref), np.asarray(out)
+    if ref.shape != out.shape:
+        raise ValueError(f"reference shape {ref.shape} and device output shape {out.shape} differ")
+    if ref.ndim == 0 or ref.shape[0] == 0:
+        raise ValueError(f"fidelity needs at least one sample along axis 0, got shape {ref.shape}")
+    agree = float(np.mean(ref.reshape(ref.shape[0], -1) == out.reshape(out.shape[0], -1)))
+    return {"shape": list(ref.shape), "samples": int(ref.shape[0]), "kind": "label",
+            "label_agreement": agree, "top1_agreement": agree, "reasons": {}}
+
+
+def _fidelity(scoring: dict, device, baseline) -> dict:
+    """{output name: fidelity()} plus "primary": the scored output's entry with its "output" name."""
+    primary = scoring_primary(scoring)
     fid: dict = {}
     if baseline is None or device is None:
         why = "no baseline outputs" if baseline is None else \
@@ -93,7 +115,8 @@ def _fidelity(primary, device, baseline) -> dict:
             fid[name] = {"reason": f"output {name!r} missing from the device outputs"}
         else:
             try:
-                fid[name] = fidelity(baseline[name], device[name])
+                is_label = name == scoring.get("label") or output_kind(baseline[name]) == "label"
+                fid[name] = (label_fidelity if is_label else fidelity)(baseline[name], device[name])
             except ValueError as e:
                 fid[name] = {"reason": f"output {name!r}: {e}"}
     fid["primary"] = {"output": primary, **fid.get(primary, {"reason": f"no output {primary!r}"})}
@@ -126,8 +149,11 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
                       baseline_outputs: dict[str, np.ndarray] | None, labels: np.ndarray | None,
                       baseline_accuracy: float | None, gates: dict | None, *,
                       confidence: float = 0.95, embedding_mask: np.ndarray | None = None,
-                      controller_outputs: dict[str, np.ndarray] | None = None) -> dict:
+                      controller_outputs: dict[str, np.ndarray] | None = None,
+                      scoring: dict | None = None) -> dict:
     """All numbers for one variant, gates included; see the module docstring for the shape.
+
+    `scoring` (evaluate/scoring.py choose()) names the scored outputs; None scores the first output.
 
     `embedding_mask` (the eval set's attention mask) marks an embedding task: an `embeddings`
     block is added (evaluate/embeddings.py) and the cosine/retrieval gates read it.
@@ -149,12 +175,23 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
     s["reasons"] = reasons
     from .scenarios import scenario_summary  # scenario block: headline figure, intervals, early stopping
     s["scenario"] = scenario_summary(ev, confidence=confidence)
-    primary = _primary_name(ev, device_outputs, baseline_outputs)
-    s["accuracy"] = _accuracy(primary, device_outputs, baseline_outputs, labels, baseline_accuracy)
-    s["fidelity"] = _fidelity(primary, device_outputs, baseline_outputs)
+    if s["scenario"]["name"] == "server":  # server latency includes queueing: n / sum(latency) is no rate
+        lat = s["latency"]
+        lat["throughput_ips"] = lat["throughput_wall_ips"] = s["scenario"]["throughput"]["value"]
+        lat["throughput_method"] = "server: completed queries / timed wall time"
+        lat["reasons"].pop("throughput_ips", None)
+        if lat["throughput_ips"] is None:
+            lat["reasons"]["throughput_ips"] = s["scenario"]["throughput"]["reason"]
+    if scoring is None:
+        scoring = legacy_scoring(_primary_name(ev, device_outputs, baseline_outputs))
+    scoring = {k: scoring.get(k) for k in ("scores", "label", "chosen_by")}
+    primary = scoring_primary(scoring)
+    s["scoring"] = scoring
+    s["accuracy"] = _accuracy(scoring, device_outputs, baseline_outputs, labels, baseline_accuracy)
+    s["fidelity"] = _fidelity(scoring, device_outputs, baseline_outputs)
     if controller_outputs is not None:  # quantized variants: fp32 -> controller -> board (losschain.py)
         from ..losschain import loss_chain
-        s["loss_chain"] = loss_chain(primary, labels, baseline_outputs, controller_outputs, device_outputs)
+        s["loss_chain"] = loss_chain(scoring, labels, baseline_outputs, controller_outputs, device_outputs)
     if ev.get("power") is not None or ev.get("thermal") is not None:  # only jobs that measured power
         from ..power.summary import summarize_power, summarize_thermal
         s["power"] = summarize_power(ev.get("power"), confidence)
@@ -208,4 +245,5 @@ def recompute(stored: dict) -> dict:
                              raw.get("labels"), stored.get("baseline_accuracy"), stored.get("gates"),
                              confidence=stored.get("confidence", 0.95),
                              embedding_mask=raw.get("embedding_mask"),
-                             controller_outputs=raw.get("controller_outputs"))
+                             controller_outputs=raw.get("controller_outputs"),
+                             scoring=stored.get("scoring"))

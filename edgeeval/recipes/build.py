@@ -12,6 +12,7 @@ inlined (models over protobuf's 2 GB limit are refused with a BuildError).
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import re
 import tempfile
@@ -157,6 +158,7 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
         say("preparing eval and calibration sets")
         data_entry = state.build_data(data_key)
     _check_calibration_samples(recipe, selected, data_entry["meta"])
+    _check_calibration_source(recipe, selected, data_entry["meta"])
 
     model_entry = hit(model_key)
     fp32_seconds, fp32_cached = 0.0, model_entry is not None
@@ -224,7 +226,9 @@ def _select(recipe: Recipe, only: list[str] | None):
     names = [v.name for v in recipe.variants]
     unknown = [n for n in only if n not in names]
     if unknown:
-        raise UserInputError(f"{recipe.path}: no variant named {n!r}; the recipe has {names}" for n in unknown)
+        from ..suggest import did_you_mean
+        raise UserInputError([f"{recipe.path}: no variant named {n!r}{did_you_mean(n, names)}; the recipe has "
+                              f"{', '.join(names)}" for n in unknown])
     return [v for v in recipe.variants if v.name in only]
 
 
@@ -236,6 +240,26 @@ def _check_calibration_samples(recipe: Recipe, selected, data_meta: dict) -> Non
             problems.append(f"{recipe.line('variants', i, 'calibration_samples')}: field "
                             f"variants.{i}.calibration_samples: {v.calibration_samples} requested but the "
                             f"calibration split has {available} samples; lower it or provide more data")
+    if problems:
+        raise UserInputError(problems)
+
+
+CALIBRATED = ("int8-static", "int8")   # precisions whose scales come from calibration data
+
+
+def _check_calibration_source(recipe: Recipe, selected, data_meta: dict) -> None:
+    """Scales fitted on the eval set flatter the accuracy measured on it: refuse unless the recipe says so."""
+    if data_meta.get("calibration_from") == "calibration split" or recipe.data.calibrate_on_eval:
+        return
+    problems = []
+    for i, v in enumerate(recipe.variants):
+        if v in selected and v.precision in CALIBRATED:
+            fix = ("add `calibration: calib.npz` to data (other samples than the eval set)" if recipe.data.type == "npz"
+                   else "return a 'calibration' split from the data callable")
+            problems.append(f"{recipe.line('variants', i, 'precision')}: field variants.{i}.precision: variant "
+                            f"{v.name!r} ({v.precision}) needs calibration data, but the data has no calibration "
+                            f"split; {fix}, or set data.calibrate_on_eval: true to calibrate on the "
+                            f"{data_meta.get('calibration_from', 'eval set')} (then reported with every result)")
     if problems:
         raise UserInputError(problems)
 
@@ -324,7 +348,10 @@ class _State:
                     module = fn(splits, raw, r.export.opset, **r.source.params)
                     self.module = module if hasattr(module, "state_dict") else None  # for TFLite variants
                 except Exception as exc:
-                    raise BuildError(f"{where}: {r.source.callable} raised {type(exc).__name__}: {exc}") from exc
+                    from .sources import user_code_error
+                    if os.environ.get("EDGEEVAL_DEBUG"):
+                        raise
+                    raise user_code_error(where, r.source.callable, exc) from None
                 if not raw.is_file():
                     raise BuildError(f"{where}: {r.source.callable} returned without writing {raw.name}; "
                                      "it must write an fp32 .onnx to out_path")
@@ -389,11 +416,14 @@ def _self_contained(src: Path, dst: Path, where: str) -> None:
     if total > _TWO_GB:
         raise BuildError(f"{where}: the model is {total / 2**30:.1f} GB; edgeeval builds self-contained .onnx "
                          "files and protobuf caps those at 2 GB (models this large are not supported yet)")
+    from .sources import load_onnx_or_explain
+
+    model = load_onnx_or_explain(src, where)   # loads external data from src's folder
     try:
-        model = onnx.load(str(src))          # loads external data from src's folder
         onnx.checker.check_model(model)
-    except Exception as exc:
-        raise BuildError(f"{where}: {src.name} is not a valid ONNX model: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:   # the user's model (or the exporter's output for them): exit 2
+        raise UserInputError(f"{where}: {src.name} is not a valid ONNX model ({type(exc).__name__}: "
+                             f"{str(exc)[:300]}); re-export it or fix the graph") from None
     onnx.save_model(model, str(dst))
 
 

@@ -45,28 +45,28 @@ _APPLIES = {"samples_per_query": ("multi-stream",), "batch_sizes": ("offline",),
 class Sustained(BaseModel):
     """Run single-stream in windows until steady: the latency stops drifting and, where the board
     has a readable thermal zone, the max-zone temperature slope is below slope_c_per_min."""
-    model_config = ConfigDict(extra="forbid")
-    window_s: float = Field(10.0, gt=0)
-    windows: int = Field(3, ge=2)          # the last N window medians must agree ...
-    tolerance: float = Field(0.02, ge=0)   # ... within this fraction of their mean
-    max_seconds: float = Field(1800.0, gt=0)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    window_s: float = Field(10.0, gt=0, le=3600)
+    windows: int = Field(3, ge=2, le=1000)          # the last N window medians must agree ...
+    tolerance: float = Field(0.02, ge=0, le=1)      # ... within this fraction of their mean
+    max_seconds: float = Field(1800.0, gt=0, le=86_400)
     # thermal criterion; unset: the device's power profile (warmup_slope_*), else 1 °C/min over 60 s
-    slope_c_per_min: Optional[float] = Field(None, gt=0)
-    slope_window_s: Optional[float] = Field(None, ge=3)  # the sampler reads every 1 s; a slope needs 3
+    slope_c_per_min: Optional[float] = Field(None, gt=0, le=100)
+    slope_window_s: Optional[float] = Field(None, ge=3, le=3600)  # the sampler reads every 1 s; a slope needs 3
 
 
 class ScenarioSettings(BaseModel):
     """`run.scenario:` in a recipe; a field that does not apply to `name` is refused."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: ScenarioName = "single-stream"
     profile: Optional[ProfileName] = None
-    samples_per_query: Optional[int] = Field(None, ge=1)
-    batch_sizes: Optional[list[int]] = Field(None, min_length=1)
-    target_qps: Optional[float] = Field(None, gt=0)
-    latency_bound_ms: Optional[float] = Field(None, gt=0)
-    seed: Optional[int] = Field(None, ge=0)
+    samples_per_query: Optional[int] = Field(None, ge=1, le=65_536)
+    batch_sizes: Optional[list[int]] = Field(None, min_length=1, max_length=64)
+    target_qps: Optional[float] = Field(None, gt=0, le=10_000_000)
+    latency_bound_ms: Optional[float] = Field(None, gt=0, le=3_600_000)
+    seed: Optional[int] = Field(None, ge=0, le=2**32 - 1)
     find_max_qps: Optional[bool] = None
-    trial_seconds: Optional[float] = Field(None, gt=0)
+    trial_seconds: Optional[float] = Field(None, gt=0, le=600)
     sustained: Optional[Sustained] = None
 
     @model_validator(mode="after")
@@ -76,8 +76,8 @@ class ScenarioSettings(BaseModel):
                 raise PydanticCustomError(
                     "recipe_value", f"`{field}` only applies to scenario {' or '.join(names)}, "
                                     f"not {self.name}; remove it")
-        if self.batch_sizes is not None and any(b < 1 for b in self.batch_sizes):
-            raise PydanticCustomError("recipe_value", "batch_sizes must all be >= 1")
+        if self.batch_sizes is not None and any(b < 1 or b > 65_536 for b in self.batch_sizes):
+            raise PydanticCustomError("recipe_value", "batch_sizes must all be in 1..65536")
         return self
 
 
@@ -105,7 +105,10 @@ def resolve(run, timing_overrides: dict | None = None, cli: dict | None = None) 
     for k in ("min_runs", "min_seconds", "max_runs", "max_seconds"):
         if k in explicit:
             timing[k] = getattr(run, k)
-    timing.update({k: v for k, v in (timing_overrides or {}).items() if v is not None})
+    overrides = {k: v for k, v in (timing_overrides or {}).items() if v is not None}
+    check_overrides(overrides, cli)
+    timing.update(overrides)
+    timing["warmup_max_seconds"] = getattr(run, "warmup_max_seconds", 120.0)
     timing["max_seconds"] = max(timing["max_seconds"], timing["min_seconds"])
     timing["max_runs"] = max(timing["max_runs"], timing["min_runs"])
     sc = {"name": name, **SCENARIO_DEFAULTS[name]}
@@ -115,6 +118,10 @@ def resolve(run, timing_overrides: dict | None = None, cli: dict | None = None) 
             raise UserInputError([f"--find-max-qps applies to the server scenario, not {name}; "
                                   "add --scenario server"])
         sc["find_max_qps"] = True
+    if cli.get("target_qps") is not None:
+        if name != "server":
+            raise UserInputError([f"--target-qps applies to the server scenario, not {name}; add --scenario server"])
+        sc["target_qps"] = float(cli["target_qps"])
     if name == "offline":
         sc["batch_sizes"] = sc.get("batch_sizes") or [run.batch_size]
         sc["min_samples"] = timing["min_runs"]  # offline counts samples
@@ -124,3 +131,29 @@ def resolve(run, timing_overrides: dict | None = None, cli: dict | None = None) 
                               "or --find-max-qps on the command line"])
     sc["profile"] = profile
     return timing, sc
+
+
+# command-line flag -> (timing key, lowest, highest): the same bounds as the recipe fields
+_FLAG_BOUNDS = {"warmup": ("--warmup", 0, 100_000), "min_runs": ("--min-runs", 1, 100_000_000),
+                "min_seconds": ("--min-seconds", 0.0, 86_400.0), "max_seconds": ("--max-seconds", 1e-3, 86_400.0),
+                "max_runs": ("--max-runs", 1, 100_000_000)}
+
+
+def check_overrides(timing: dict, cli: dict) -> None:
+    """Command-line numbers get the recipe's bounds: finite, inside the allowed range (exit 2)."""
+    import math
+
+    from ..errors import UserInputError
+
+    problems = []
+    for key, value in timing.items():
+        flag, lo, hi = _FLAG_BOUNDS.get(key, (f"--{key}", None, None))
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{flag} {value}: must be a finite number in [{lo}, {hi}]")
+        elif lo is not None and not (lo <= value <= hi):
+            problems.append(f"{flag} {value}: outside the allowed range [{lo}, {hi}]")
+    qps = cli.get("target_qps")
+    if qps is not None and not (isinstance(qps, (int, float)) and math.isfinite(qps) and 0 < qps <= 10_000_000):
+        problems.append(f"--target-qps {qps}: must be a finite number in (0, 10000000]")
+    if problems:
+        raise UserInputError(problems)

@@ -32,15 +32,32 @@ FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static"),
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity are refused everywhere: no setting may disable a bound or a comparison
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# upper bounds of the run settings: a typo (1e9 warmup runs, 1e12 s) must not keep a board busy
+# for days; the agent enforces max_seconds and warmup_max_seconds on its side as well
+DAY_S = 86_400.0
+MAX_COUNT = 100_000_000
 
 
 def _check_callable(value: str | None) -> str | None:
+    """A recipe callable runs code, like a Makefile target: the user's own file or an installed
+    package. The standard library and builtins are refused (`os:system`, `subprocess:run`,
+    `builtins:exec` ...): no recipe needs them, and a shared recipe must not run them."""
     if value is None:
         return value
     if not (_MODULE_CALLABLE.match(value) or _FILE_CALLABLE.match(value)):
         raise _bad(f"{value!r} is not a callable reference; "
                    "write 'package.module:function' or 'path/to/file.py:function'")
+    if _MODULE_CALLABLE.match(value) and not _FILE_CALLABLE.match(value):
+        import sys
+
+        top = value.split(":", 1)[0].split(".", 1)[0]
+        if top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "builtins":
+            raise _bad(f"{value!r} names the Python standard library ({top}); a recipe callable must be "
+                       "your own code ('path/to/file.py:function') or an installed package's function")
     return value
 
 
@@ -110,6 +127,10 @@ class Data(_Strict):
     npz:    `path` to the eval .npz (inputs by name + the `labels` key); `calibration` another
             .npz (default: the first samples of the eval set); `inputs` picks keys.
     `preprocess` ("module:function") maps each split's dict of arrays to a new one.
+    `scores` / `predicted_label` name the model outputs to score (class scores [N, C] and/or a
+    predicted label [N]); left out, the one unambiguous candidate is used (evaluate/scoring.py).
+    `calibrate_on_eval: true` allows int8 calibration on the eval set when there is no
+    calibration split (otherwise refused: scales fitted on the test data flatter the result).
     """
     type: Literal["python", "npz", "text"]     # text: sentences tokenized by a huggingface source
     callable: Optional[str] = Field(None, validate_default=True)
@@ -119,6 +140,9 @@ class Data(_Strict):
     inputs: Optional[list[str]] = None     # npz: default every key except the labels key
     calibration: Optional[str] = None
     preprocess: Optional[str] = None
+    scores: Optional[str] = Field(None, min_length=1)           # output holding class scores [N, C]
+    predicted_label: Optional[str] = Field(None, min_length=1)  # output holding the predicted class [N]
+    calibrate_on_eval: bool = False
 
     @field_validator(*_DATA_FIELDS, "preprocess")
     @classmethod
@@ -192,7 +216,7 @@ class Variant(_Strict):
     activation_type: Optional[Literal["int8", "uint8"]] = None        # default int8
     quant_format: Optional[Literal["qdq", "qoperator"]] = None        # default qdq
     calibration_method: Optional[Literal["minmax", "entropy", "percentile"]] = None  # default minmax
-    calibration_samples: Optional[int] = Field(None, ge=1)            # default all (<= 200)
+    calibration_samples: Optional[int] = Field(None, ge=1, le=100_000)  # default all (<= 200)
     op_types_to_quantize: Optional[list[str]] = None
     nodes_to_exclude: Optional[list[str]] = None
     keep_io_types: Optional[bool] = None               # fp16: default True (inputs/outputs stay float32)
@@ -258,8 +282,8 @@ class RuntimeSettings(_Strict):
     name: Literal["onnxruntime"] = "onnxruntime"
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     provider_options: Optional[list[dict[str, Any]]] = None
-    intra_op_num_threads: int = Field(1, ge=0)
-    inter_op_num_threads: int = Field(1, ge=0)
+    intra_op_num_threads: int = Field(1, ge=0, le=1024)
+    inter_op_num_threads: int = Field(1, ge=0, le=1024)
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
     execution_mode: Literal["sequential", "parallel"] = "sequential"
     session_config: dict[str, str] = Field(default_factory=dict)
@@ -274,7 +298,7 @@ class TFLiteDelegate(_Strict):
 
 class TFLiteSettings(_Strict):
     """LiteRT interpreter settings sent to the board agent for TFLite variants."""
-    num_threads: int = Field(1, ge=1)
+    num_threads: int = Field(1, ge=1, le=1024)
     xnnpack: bool = True                        # the interpreter's default CPU delegate
     delegates: list[TFLiteDelegate] = Field(default_factory=list)
 
@@ -284,12 +308,13 @@ RuntimeSettings.model_rebuild()
 
 class RunSettings(_Strict):
     """How long to measure. Defaults follow the usual practice: 10 warmup, >= 200 runs and >= 5 s."""
-    warmup: int = Field(10, ge=0)
-    min_runs: int = Field(200, ge=1)
-    min_seconds: float = Field(5.0, ge=0)
-    max_runs: int = Field(1_000_000, ge=1)
-    max_seconds: float = Field(600.0, gt=0)
-    batch_size: int = Field(1, ge=1)
+    warmup: int = Field(10, ge=0, le=100_000)
+    warmup_max_seconds: float = Field(120.0, gt=0, le=3600.0)   # warmup stops here even if runs remain
+    min_runs: int = Field(200, ge=1, le=MAX_COUNT)
+    min_seconds: float = Field(5.0, ge=0, le=DAY_S)
+    max_runs: int = Field(1_000_000, ge=1, le=MAX_COUNT)
+    max_seconds: float = Field(600.0, gt=0, le=DAY_S)
+    batch_size: int = Field(1, ge=1, le=65_536)
     accuracy: bool = True
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     scenario: Optional[ScenarioSettings] = None  # MLPerf-style scenario; see recipes/scenarios.py
@@ -404,7 +429,10 @@ def _missing_files(recipe: Recipe) -> list[str]:
                 continue  # module callables are checked when the source is hashed
             ref = ref.rsplit(":", 1)[0]
         p = recipe.resolve(ref)
-        if not p.is_file():
+        if p.is_dir():
+            problems.append(f"{recipe.line(*loc)}: field {'.'.join(loc)}: {ref!r} is a directory "
+                            f"({p}); name the file inside it")
+        elif not p.is_file():
             problems.append(f"{recipe.line(*loc)}: field {'.'.join(loc)}: file {ref!r} not found "
                             f"(looked at {p}); paths are relative to the recipe's folder")
     return problems

@@ -51,6 +51,20 @@ def callable_file(recipe: Recipe, ref: str, loc: tuple) -> Path | None:
     return Path(origin) if origin and origin not in ("built-in", "frozen") else None
 
 
+def user_code_error(where: str, ref: str, exc: BaseException, context: str = "") -> UserInputError:
+    """An exception inside the recipe's own code: exit 2, naming the field, the exception and
+    the innermost line of the user's code it came from (no traceback)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if "/edgeeval/" not in f.filename.replace("\\", "/")] or frames
+    at = f" at {own[-1].filename}:{own[-1].lineno}" if own else ""
+    text = str(exc)
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return UserInputError(f"{where}: {ref} raised {type(exc).__name__}{context}{at}: {text}; "
+                          "fix the function (EDGEEVAL_DEBUG=1 shows the traceback)")
+
+
 def load_callable(recipe: Recipe, ref: str, loc: tuple) -> Callable:
     """Import the module (by name, or by path relative to the recipe) and return the function."""
     target, fn = _split_ref(ref)
@@ -77,14 +91,14 @@ def load_callable(recipe: Recipe, ref: str, loc: tuple) -> Callable:
     return func
 
 
-def onnx_files(path: Path, hashes: FileHashes) -> list[Path]:
+def onnx_files(path: Path, hashes: FileHashes, where: str | None = None) -> list[Path]:
     """The .onnx file and every external-data file it references (list memoised on the file's stat)."""
     locations = hashes.recall(path, "external_data")
     if locations is None:
         import onnx
         from onnx.external_data_helper import uses_external_data
 
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_onnx_or_explain(path, where, load_external_data=False)
         locations = sorted({
             entry.value
             for t in _all_tensors(model) if uses_external_data(t)
@@ -92,6 +106,26 @@ def onnx_files(path: Path, hashes: FileHashes) -> list[Path]:
         })
         hashes.remember(path, "external_data", locations)
     return [path] + [path.parent / loc for loc in locations]
+
+
+def load_onnx_or_explain(path: Path, where: str | None = None, **kw):
+    """onnx.load, with a user error naming the file when it is not a model (text, truncated, HTML page)."""
+    import onnx
+
+    where = where or str(path)
+    if path.is_dir():
+        raise UserInputError(f"{where}: {path} is a directory; give the .onnx file inside it")
+    try:
+        model = onnx.load(str(path), **kw)
+    except Exception as exc:   # protobuf DecodeError, or a missing external-data file
+        head = path.read_bytes()[:16] if path.is_file() else b""
+        raise UserInputError(f"{where}: {path.name} is not a readable ONNX model ({type(exc).__name__}: "
+                             f"{str(exc)[:200]}; it starts with {head!r}, {path.stat().st_size} bytes); "
+                             "check the file: a truncated copy, an HTML error page or another format") from None
+    if not model.graph.node and not model.graph.output:
+        raise UserInputError(f"{where}: {path.name} parses as protobuf but holds no ONNX graph "
+                             f"({path.stat().st_size} bytes); give an exported .onnx model")
+    return model
 
 
 def _all_tensors(model):
@@ -110,7 +144,7 @@ def source_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
     if src.type == "onnx":
         path = recipe.resolve(src.path)
         files = []
-        for f in onnx_files(path, hashes):
+        for f in onnx_files(path, hashes, f"{recipe.line('source', 'path')}: field source.path"):
             if not f.is_file():
                 raise UserInputError(f"{recipe.line('source', 'path')}: field source.path: external data file "
                                      f"{f.name!r} referenced by {path.name} is missing; put it next to the model")
@@ -123,9 +157,13 @@ def source_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
             "callable": _fingerprint_callable(recipe, src.callable, ("source", "callable"), hashes)}
 
 
+NOT_IN_DATA_KEY = {"scores", "predicted_label", "calibrate_on_eval"}
+
+
 def data_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
     d = recipe.data
-    out: dict[str, Any] = {"section": d.model_dump(mode="json")}
+    # what to score and whether calibrating on the eval set is allowed do not change the data built
+    out: dict[str, Any] = {"section": d.model_dump(mode="json", exclude=NOT_IN_DATA_KEY)}
     if d.type == "npz":
         out["eval_sha256"] = hashes.sha256(recipe.resolve(d.path))
         if d.calibration:
@@ -164,7 +202,7 @@ def load_splits(recipe: Recipe, need_train: bool) -> dict[str, dict]:
         try:
             splits = fn(**d.params)
         except Exception as exc:
-            raise BuildError(f"{where}: {d.callable} raised {type(exc).__name__}: {exc}") from exc
+            raise user_code_error(where, d.callable, exc) from None
         if not isinstance(splits, dict) or not isinstance(splits.get("test"), dict):
             raise UserInputError(f"{where}: {d.callable} must return a dict with a 'test' split "
                                  f"(a dict of arrays), got {type(splits).__name__}")
@@ -176,8 +214,7 @@ def load_splits(recipe: Recipe, need_train: bool) -> dict[str, dict]:
             try:
                 out = pre({k: v for k, v in splits[name].items() if k != LABELS})
             except Exception as exc:
-                raise BuildError(f"{where_pre}: {d.preprocess} raised {type(exc).__name__} on split "
-                                 f"{name!r}: {exc}") from exc
+                raise user_code_error(where_pre, d.preprocess, exc, f" on split {name!r}") from None
             if not isinstance(out, dict):
                 raise UserInputError(f"{where_pre}: {d.preprocess} must return a dict of arrays, "
                                      f"got {type(out).__name__}")
@@ -195,14 +232,29 @@ def load_splits(recipe: Recipe, need_train: bool) -> dict[str, dict]:
     return splits
 
 
-def _read_npz(path: Path, d: Data, where: str) -> dict:
+def read_npz_arrays(path: Path, where: str) -> dict:
+    """Every array of an .npz (no pickle), or a user error naming `where` and the fix."""
     import numpy as np
 
+    if path.is_dir():
+        raise UserInputError(f"{where}: {path} is a directory; give the .npz file")
+    if not path.is_file():
+        raise UserInputError(f"{where}: {path} does not exist; give the path of an .npz file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":
+        raise UserInputError(f"{where}: {path.name} is not an .npz (a zip of .npy arrays; it starts with "
+                             f"{head!r}); write it with numpy.savez(path, name=array, labels=...)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}
     except Exception as exc:
-        raise UserInputError(f"{where}: cannot read {path} as .npz: {exc}") from None
+        raise UserInputError(f"{where}: cannot read {path} as .npz ({type(exc).__name__}: {str(exc)[:200]}); "
+                             "arrays must be plain numeric (no pickled objects): re-save with numpy.savez") from None
+
+
+def _read_npz(path: Path, d: Data, where: str) -> dict:
+    arrays = read_npz_arrays(path, where)
     keys = d.inputs if d.inputs is not None else [k for k in arrays if k != d.labels]
     missing = [k for k in keys + ([d.labels] if d.labels else []) if k not in arrays]
     if missing:
@@ -240,11 +292,33 @@ def model_io(path: Path) -> dict:
     inits = {i.name for i in model.graph.initializer}
 
     def describe(v):
+        # non-tensor values (a ZipMap's seq(map(...)), optional, sparse) have no dtype or shape
+        kind = v.type.WhichOneof("value")
+        if kind != "tensor_type":
+            return {"name": v.name, "shape": [], "dtype": None, "type": _type_text(v.type)}
         tt = v.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim]
-        return {"name": v.name, "shape": dims, "dtype": str(tensor_dtype_to_np_dtype(tt.elem_type))}
+        return {"name": v.name, "shape": dims, "dtype": str(tensor_dtype_to_np_dtype(tt.elem_type)),
+                "type": _type_text(v.type)}
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return {"opset": opset,
             "inputs": [describe(v) for v in model.graph.input if v.name not in inits],
             "outputs": [describe(v) for v in model.graph.output]}
+
+
+def _type_text(t) -> str:
+    """An ONNX TypeProto as onnxruntime writes it: tensor(float), seq(map(int64,tensor(float)))."""
+    from onnx import TensorProto
+
+    kind = t.WhichOneof("value")
+    if kind == "tensor_type":
+        return f"tensor({TensorProto.DataType.Name(t.tensor_type.elem_type).lower()})"
+    if kind == "sequence_type":
+        return f"seq({_type_text(t.sequence_type.elem_type)})"
+    if kind == "map_type":
+        key = TensorProto.DataType.Name(t.map_type.key_type).lower()
+        return f"map({key},{_type_text(t.map_type.value_type)})"
+    if kind == "optional_type":
+        return f"optional({_type_text(t.optional_type.elem_type)})"
+    return kind or "unknown"

@@ -12,7 +12,11 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, In
                         LargeBinary, MetaData, String, Table, Text)
 
 SCHEMA_VERSION = 1
-RUN_STATUSES = ("running", "ok", "gate_failed", "device_error", "error")
+RUN_STATUSES = ("running", "ok", "gate_failed", "device_error", "error", "aborted")
+# columns added after the first release: added to older stores when they are opened
+ADDED_RUN_COLUMNS = {"controller_host": "VARCHAR(255)", "controller_pid": "INTEGER", "heartbeat_at": "VARCHAR(40)"}
+HEARTBEAT_S = 15.0          # a running deploy refreshes runs.heartbeat_at this often
+STALE_AFTER_S = 120.0       # no heartbeat for this long: the controller is gone, the run is aborted
 VARIANT_STATUSES = ("ok", "gate_failed", "error")
 
 metadata = MetaData()
@@ -40,6 +44,10 @@ runs = Table(
     Column("settings", JSON),
     Column("extra", JSON),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    # the controller running it: a run still `running` whose heartbeat stopped is shown as aborted
+    Column("controller_host", String(255)),
+    Column("controller_pid", Integer),
+    Column("heartbeat_at", String(40)),
     Index("ix_runs_recipe_name", "recipe_name"),
     Index("ix_runs_device_name", "device_name"),
 )

@@ -23,8 +23,8 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import EdgeevalError, UserInputError
 from ..evaluate.summary import recompute, split_event
-from .schema import (RUN_STATUSES, SCHEMA_VERSION, VARIANT_STATUSES, metadata, raw_blobs, runs,
-                     variant_results)
+from .schema import (ADDED_RUN_COLUMNS, RUN_STATUSES, SCHEMA_VERSION, STALE_AFTER_S, VARIANT_STATUSES,
+                     metadata, raw_blobs, runs, variant_results)
 
 SCRUBBED = "[scrubbed]"
 _SECRET_WORDS = r"password|passwd|passphrase|token|secret|key_material|private_key|api_key|credentials?"
@@ -117,6 +117,8 @@ class Store:
             from ..paths import store_url
             url = store_url()
         u = make_url(url)
+        if u.drivername in ("postgresql", "postgres"):
+            u = u.set(drivername="postgresql+psycopg")   # the `postgres` extra's driver (psycopg 3)
         kwargs: dict = {"json_serializer": lambda o: json.dumps(o, allow_nan=False)}
         if u.get_backend_name() == "sqlite":
             if u.database in (None, "", ":memory:"):
@@ -129,6 +131,23 @@ class Store:
         if u.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_foreign_keys)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Stores made by an older edgeeval lack the heartbeat columns: add them (portable ALTER)."""
+        from sqlalchemy import inspect, text
+
+        have = {c["name"] for c in inspect(self.engine).get_columns("runs")}
+        missing = [(n, t) for n, t in ADDED_RUN_COLUMNS.items() if n not in have]
+        if missing:
+            with self.engine.begin() as conn:
+                for name, sqltype in missing:
+                    conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {sqltype}"))
+
+    def heartbeat(self, run_id: int) -> None:
+        """The controller is alive and the run goes on (called every HEARTBEAT_S by a deploy)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(heartbeat_at=utc_now()))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -158,6 +177,12 @@ class Store:
         row = {k: scrub(v) if k in _RUN_JSON else scrub_text(v) if k in ("command", "error") else v
                for k, v in row.items()}
         row.update(uuid=str(uuidlib.uuid4()), created_at=utc_now(), schema_version=SCHEMA_VERSION)
+        if row["status"] == "running":
+            import os
+            import socket
+            row.setdefault("controller_host", socket.gethostname())
+            row.setdefault("controller_pid", os.getpid())
+            row.setdefault("heartbeat_at", row["created_at"])
         with self.engine.begin() as conn:
             return int(conn.execute(runs.insert().values(**row)).inserted_primary_key[0])
 
@@ -204,6 +229,7 @@ class Store:
                     c["variants_passed"] += n if passed else 0
         for r in rows:
             r.update(counts.get(r["id"], {"variants": 0, "variants_passed": 0}))
+            _mark_aborted(r)
         return rows
 
     def get_run(self, run_id: int) -> dict:
@@ -225,6 +251,7 @@ class Store:
                     kinds.setdefault(vid, []).append(kind)
         for v in run["variants"]:
             v["raw_kinds"] = kinds.get(v["id"], [])
+        _mark_aborted(run)
         return run
 
     # -- variants -----------------------------------------------------------------------------
@@ -251,6 +278,7 @@ class Store:
                 raw.setdefault(kind, arr)
             inputs = scrub({"event": scalars, "gates": gates or {},
                             "baseline_accuracy": baseline_accuracy,
+                            "scoring": (summary or {}).get("scoring"),
                             "confidence": (summary or {}).get("latency", {}).get("confidence", 0.95)})
         if status is None:
             status = ("error" if error or summary is None
@@ -319,6 +347,44 @@ class Store:
     def _no_run(self, run_id) -> RunNotFoundError:
         return RunNotFoundError(f"run {run_id} is not in {self._where()}; "
                                 "list runs with `edgeeval results list`")
+
+
+def _mark_aborted(run: dict, now: datetime | None = None) -> None:
+    """A `running` run whose controller is gone reads as `aborted`, with the reason (the row is kept).
+
+    Gone: the same host and its pid no longer exists, or no heartbeat for STALE_AFTER_S.
+    """
+    if run.get("status") != "running":
+        return
+    import socket
+
+    why = None
+    host, pid, beat = run.get("controller_host"), run.get("controller_pid"), run.get("heartbeat_at")
+    if host and pid and host == socket.gethostname() and not _pid_alive(int(pid)):
+        why = f"controller process {pid} on {host} is gone"
+    elif beat:
+        age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(beat)).total_seconds()
+        if age > STALE_AFTER_S:
+            why = f"no heartbeat from controller {host or '?'} (pid {pid}) for {age:.0f} s"
+    elif run.get("created_at"):   # stored by an edgeeval without heartbeats
+        age = ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(run["created_at"])).total_seconds()
+        if age > 24 * 3600:
+            why = "still `running` a day after it started, and stored without a heartbeat"
+    if why:
+        run["status"] = "aborted"
+        run["aborted_reason"] = why
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # exists, another user's
+        return True
+    return True
 
 
 def _check_status(status: str, allowed: tuple, what: str) -> None:

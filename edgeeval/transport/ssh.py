@@ -24,6 +24,7 @@ from typing import Iterator
 
 import paramiko
 
+from ..devices.target import parse_target
 from ..errors import ConnectError, DeviceError, HostKeyError, RemoteCommandError, TransferError, UserInputError
 from .base import CommandResult, LineHandler, Transport, TransferResult
 
@@ -63,32 +64,6 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-def _parse_target(text: str) -> tuple[str | None, str, int | None]:
-    """'user@host:port' / 'host' / 'alias' / 'ssh://user@host:port' -> (user, host, port)."""
-    text = text.strip()
-    if text.startswith("ssh://"):
-        text = text[len("ssh://"):].rstrip("/")
-    user = None
-    if "@" in text:
-        user, text = text.rsplit("@", 1)
-    port = None
-    if text.startswith("["):                      # [v6addr]:port
-        host, _, rest = text[1:].partition("]")
-        if rest.startswith(":"):
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host = text
-    if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise UserInputError(f"ssh target {text!r}: port {port!r} is not a number 1-65535; write user@host:port")
-        port = int(port)
-    if not host:
-        raise UserInputError(f"ssh target {text!r}: no host name; write user@host:port or an ~/.ssh/config alias")
-    return user, host, port
-
-
 def _expand(p: str) -> str:
     return os.path.expandvars(os.path.expanduser(p))
 
@@ -105,7 +80,7 @@ def resolve_target(name: str, target: str, ssh_config_path: str | Path | None = 
     """
     if _depth > 8:
         raise UserInputError(f"device {name}: ProxyJump chain deeper than 8 hops (a loop in the ssh config?)")
-    user, host, port = _parse_target(target)
+    user, host, port = parse_target(target)
     cfg: dict = {}
     path = Path(_expand(str(ssh_config_path))) if ssh_config_path else None
     if path is not None and path.is_file():

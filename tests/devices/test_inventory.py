@@ -119,3 +119,38 @@ def test_ssh_config_alias_resolution(tmp_path):
     t2 = connect(load_inventory(_write(tmp_path, f"devices:\n  - name: c\n    ssh: me@board-1:23\n"
                                                  f"    ssh_config: {cfg}\n", "c.yaml")).get("c")).target
     assert (t2.user, t2.port) == ("me", 23)
+
+
+HWMON = {"sensor": "hwmon", "chip": "ina226", "path": "/sys/class/hwmon/hwmon2", "mode": "power", "rails": ["in"]}
+RAPL_LOCKED = {"sensor": "rapl", "path": "/sys/class/powercap", "rails": ["package-0"], "readable": False,
+               "reason": "energy_uj: permission denied"}
+PMIC = {"sensor": "rpi5-pmic", "path": "/usr/bin/vcgencmd", "rails": None}
+
+
+@pytest.mark.parametrize("found, sensor, chip", [
+    ([PMIC, HWMON], "hwmon", "ina226"),                 # a supply-rail monitor beats the PMIC estimate
+    ([RAPL_LOCKED, PMIC], "rpi5-pmic", None),           # an unreadable source is never chosen
+    ([{**HWMON, "sensor": "ina3221", "chip": "ina3221"}, HWMON], "ina3221", "ina3221"),
+])
+def test_power_sensor_auto_takes_the_best_readable_source(found, sensor, chip):
+    from edgeeval.devices.inventory import PowerSettings
+
+    auto = PowerSettings(sensor="auto")
+    power, record = auto.resolve({"sensors": found})
+    assert power.sensor == sensor and power.chip == chip
+    assert record["chosen_by"] == "auto" and record["sensor"] == sensor
+    assert power.job()["sensor"] == sensor                     # the agent never sees "auto"
+    assert PowerSettings(sensor="rapl").resolve({"sensors": found})[0].sensor == "rapl"   # explicit wins
+
+
+@pytest.mark.parametrize("facts, words", [
+    ({"sensors": []}, "found no readable power sensor"),
+    ({"sensors": [RAPL_LOCKED]}, "permission denied"),
+    ({"sensors": None, "sensors_reason": "probe crashed"}, "could not list sensors: probe crashed"),
+])
+def test_power_sensor_auto_without_a_sensor_is_none_with_the_reason(facts, words):
+    from edgeeval.devices.inventory import PowerSettings
+
+    power, record = PowerSettings(sensor="auto").resolve(facts)
+    assert power.sensor == "none" and record["sensor"] == "none"
+    assert words in power.reason and "devices check" in power.reason

@@ -12,10 +12,22 @@ from .conftest import FAST, RECIPE, as_json, cli
 def test_deploy_local_default_device(built_digits, store):
     proc = cli("deploy", RECIPE, "--store", store, *FAST)
     assert proc.returncode == 0, proc.stderr
+    # one compact comparison table, a row per variant, fitting 100 columns
+    lines = proc.stdout.splitlines()
+    header = next(ln for ln in lines if ln.startswith("variant"))
+    for col in ("MB", "p50 ms", "p90 ms", "inf/s", "RSS", "top-1", "drop", "cos", "gate"):
+        assert col in header, header
     for v in ("fp32", "fp16", "int8-dynamic", "int8-static"):
-        assert v in proc.stdout
+        row = next(ln for ln in lines if ln.startswith(v + " "))
+        assert row.rstrip().endswith("PASS"), row
+    table = lines[lines.index(header):]
+    assert max(len(ln) for ln in table) <= 100, max(table, key=len)
+    # --detail: every figure, per variant
+    proc = cli("deploy", RECIPE, "--store", store, "--detail", *FAST)
+    assert proc.returncode == 0, proc.stderr
     for label in ("p50", "p90", "95% CI", "throughput", "model load", "first inference", "peak RSS",
-                  "top-1", "accuracy drop", "cosine", "max abs error", "PSNR", "gate accuracy_drop_pt"):
+                  "top-1", "accuracy drop", "cosine", "max abs error", "PSNR", "gate accuracy_drop_pt",
+                  "model size", "calibration"):
         assert label in proc.stdout, label
 
 

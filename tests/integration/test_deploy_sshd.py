@@ -53,7 +53,9 @@ def test_full_deploy_of_every_variant_to_two_boards(sshd_lab, two_boards, built_
     listed = as_json(cli("results", "list", "--store", store, "--json"))
     assert {r["id"] for r in listed} >= set(run_ids)
     shown = as_json(cli("results", "show", run_ids[0], "--store", store, "--json"))
-    assert shown["agent_sha256"] and shown["recipe_hash"] and shown["edgeeval_version"]
+    assert shown["schema_version"] == 1
+    prov = shown["provenance"]
+    assert prov["agent_sha256"] and prov["recipe_hash"] and prov["edgeeval_version"]
     assert shown["device_facts"]["cpu"]["logical_cores"] >= 1
     assert len(shown["variants"]) == 4
     text = cli("results", "show", run_ids[0], "--store", store)

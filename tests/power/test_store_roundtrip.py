@@ -15,7 +15,10 @@ def test_power_blobs_and_recompute(board):
     pb.fake_thermal(root)
     model = pb.start_model(root, board / "model.log")
     try:
-        events, rc, err = run_agent(board, power_job(root, sensor="hwmon", chip="ina226", windows=2))
+        # thermal and clocks are sampled once a second: the warmup and the windows each last longer,
+        # so both phases hold a frequency sample and `throttled` is known (not null) on a busy machine
+        events, rc, err = run_agent(board, power_job(root, sensor="hwmon", chip="ina226", windows=2,
+                                                     warmup_min_s=1.3, warmup_max_s=1.5, window_min_s=1.1))
     finally:
         model.terminate()
         model.wait()

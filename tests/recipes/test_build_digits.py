@@ -36,7 +36,8 @@ def test_variants_exist_and_are_content_addressed(built):
     assert [v.name for v in built.variants] == ["fp32", "fp16", "int8-dynamic", "int8-static"]
     for v in built.variants:
         assert v.path.name == f"{v.sha256}.onnx" and v.path.stat().st_size == v.size_bytes
-        assert v.inputs == [{"name": "input", "shape": ["batch", 1, 8, 8], "dtype": "float32"}]
+        assert v.inputs == [{"name": "input", "shape": ["batch", 1, 8, 8], "dtype": "float32",
+                             "type": "tensor(float)"}]
         assert v.outputs[0]["name"] == "logits" and v.outputs[0]["dtype"] == "float32"
         assert v.opset == 17
     assert built.fp32.sha256 == built.variant("fp32").sha256

@@ -19,6 +19,7 @@ data:
   path: eval.npz
   labels: y
   preprocess: prep.py:to_float32
+  calibrate_on_eval: true      # no calibration split: the static variant calibrates on the eval set, said so
 variants:
   - {name: fp32, precision: fp32}
   - {name: fp16, precision: fp16}
@@ -160,9 +161,21 @@ def test_python_file_data_callable(project):
     assert r.variant("static").quantization["calibration_samples_used"] == 64
 
 
-def test_a_failing_preprocess_is_a_build_error_naming_the_line(project):
-    from edgeeval.errors import BuildError
-
+def test_a_failing_preprocess_is_a_user_error_naming_the_line(project):
     (project / "prep.py").write_text("def to_float32(split):\n    raise KeyError('oops')\n")
-    with pytest.raises(BuildError, match=r"recipe.yaml:7: field data.preprocess: prep.py:to_float32 raised KeyError"):
+    with pytest.raises(UserInputError) as ei:
         build(project / "recipe.yaml")
+    (msg,) = ei.value.problems
+    assert "recipe.yaml:7: field data.preprocess: prep.py:to_float32 raised KeyError" in msg, msg
+    assert "prep.py:2" in msg, msg          # the user's own frame, where the fix is
+
+
+def test_calibrating_on_the_eval_set_is_refused_unless_the_recipe_says_so(project):
+    (project / "recipe.yaml").write_text(RECIPE.replace("  calibrate_on_eval: true", "  # no calibration"))
+    with pytest.raises(UserInputError) as ei:
+        build(project / "recipe.yaml", only=["static"])
+    (msg,) = ei.value.problems
+    assert "recipe.yaml:13: field variants.3.precision" in msg and "calibrate_on_eval: true" in msg, msg
+    assert "calibration: calib.npz" in msg, msg
+    # fp32/fp16/dynamic need no calibration: they still build
+    assert [v.name for v in build(project / "recipe.yaml", only=["fp32", "dyn"]).variants] == ["fp32", "dyn"]
