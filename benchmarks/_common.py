@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 
 def emit(metric: str, value: float, target: str, **detail) -> None:
@@ -20,3 +21,21 @@ def median(xs):
 def pctl(sorted_xs, p):
     """LoadGen's rule: sorted[floor(n*p)] (no interpolation)."""
     return sorted_xs[min(len(sorted_xs) - 1, int(math.floor(len(sorted_xs) * p)))]
+
+
+def pin_to_last_cpu() -> None:
+    """Run this process on the last CPU (a preexec_fn for measured children): no migration, and
+    every harness compared shares the same core while the others keep the parent's work."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+
+
+def paired_bootstrap_ci(e, g, reps: int = 4000, seed: int = 0) -> list:
+    """95% percentile-bootstrap interval of mean(e)/mean(g), resampling rounds (pairs kept)."""
+    import numpy as np
+
+    e, g = np.asarray(e, dtype=float), np.asarray(g, dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(e), (reps, len(e)))
+    ratios = np.sort(e[idx].mean(axis=1) / g[idx].mean(axis=1))
+    return [float(ratios[int(0.025 * reps)]), float(ratios[int(0.975 * reps) - 1])]

@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import emit, median, pctl  # noqa: E402
+from _common import emit, median, paired_bootstrap_ci, pctl, pin_to_last_cpu  # noqa: E402
 
 from edgeeval.agent import AGENT_PATH  # noqa: E402
 from edgeeval.agent.agent import noise_figures, noise_mark  # noqa: E402
@@ -74,13 +74,6 @@ def _loaded(workdir: Path):
     return sess, [o.name for o in sess.get_outputs()], [{"input": x[i:i + 1]} for i in range(SAMPLES)]
 
 
-def _pin() -> None:
-    """Every measured process runs on the same CPU (the last): no migration, and the others
-    keep the parent and the system's own work."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-
-
 def edgeeval_round(workdir: Path, scenario: str, seconds: float) -> dict:
     """{"value": the headline edgeeval reports (p90 ms or samples/s), "noise": ...} from the real agent."""
     from edgeeval.evaluate.scenarios import scenario_summary
@@ -90,7 +83,7 @@ def edgeeval_round(workdir: Path, scenario: str, seconds: float) -> dict:
     if scenario == "offline":
         job["scenario"] = {"name": "offline", "batch_sizes": [1], "min_samples": 100}
     proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=workdir, input=json.dumps(job),
-                          capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=_pin)
+                          capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=pin_to_last_cpu)
     ev = json.loads(proc.stdout.splitlines()[-1])
     if ev["event"] != "result":
         raise SystemExit(f"agent failed: {ev.get('type')}: {ev.get('message')}\n{proc.stderr}")
@@ -190,7 +183,7 @@ def child_round(kind: str, workdir: Path, scenario: str, seconds: float) -> dict
     """One LoadGen or bare run in a fresh process, like the agent: no thread or session of an
     earlier run (LoadGen's logger thread stays alive after a test) competes with it."""
     proc = subprocess.run([sys.executable, __file__, "--child", kind, scenario, str(workdir), str(seconds)],
-                          capture_output=True, text=True, timeout=seconds * 10 + 120, preexec_fn=_pin)
+                          capture_output=True, text=True, timeout=seconds * 10 + 120, preexec_fn=pin_to_last_cpu)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise SystemExit(f"{kind} child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -255,7 +248,7 @@ def main() -> None:
         e = np.array([r[f"{scenario}_edgeeval"] for r in rows])
         g = np.array([r[f"{scenario}_loadgen"] for r in rows])
         f = {"edgeeval_mean": float(e.mean()), "loadgen_mean": float(g.mean()),
-             "ratio": float(e.mean() / g.mean()), "ratio_ci95": _paired_bootstrap_ci(e, g),
+             "ratio": float(e.mean() / g.mean()), "ratio_ci95": paired_bootstrap_ci(e, g),
              "median_round_ratio": median((e / g).tolist()),
              "run_cv": {"edgeeval": float(e.std(ddof=1) / e.mean()), "loadgen": float(g.std(ddof=1) / g.mean())},
              "runs": len(rows)}
@@ -287,7 +280,11 @@ def main() -> None:
           f"max {max(steal) if steal else float('nan'):.4f}; other load per run median "
           f"{median(other) if other else float('nan'):.4f}; 1-min load average at start {load:.2f}; "
           f"{time.time() - t0:.0f} s")
-    emit("loadgen_crosscheck_max_rel_diff", round(worst, 4), "<=0.03", passed=bool(worst <= 0.03),
+    worst_fig = max(figs.values(), key=lambda f: abs(f["ratio"] - 1.0))
+    ci95 = [round(abs(x - 1.0), 4) for x in worst_fig["ratio_ci95"]]   # |ratio - 1| at the interval's ends
+    emit("loadgen_crosscheck_max_rel_diff", round(worst, 4), "<=0.03", ci95=sorted(ci95) if
+         worst_fig["ratio_ci95"][0] > 1.0 or worst_fig["ratio_ci95"][1] < 1.0 else [0.0, max(ci95)],
+         passed=bool(worst <= 0.03),
          figures=figs, ci95_reach=round(resolution, 4), loadgen_all_valid=all_valid, rounds=args.rounds,
          seconds=args.seconds, cpu_pinned=max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
          steal_share_median=median(steal) if steal else None, steal_share_max=max(steal) if steal else None,
@@ -299,14 +296,6 @@ def _noise_brief(noise) -> dict | None:
     if not isinstance(noise, dict):
         return None
     return {k: noise.get(k) for k in ("steal_share", "other_busy_share", "reason")}
-
-
-def _paired_bootstrap_ci(e, g, reps: int = 4000, seed: int = 0) -> list:
-    """95% percentile-bootstrap interval of mean(e)/mean(g), resampling rounds (pairs kept)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(e), (reps, len(e)))
-    ratios = np.sort(e[idx].mean(axis=1) / g[idx].mean(axis=1))
-    return [float(ratios[int(0.025 * reps)]), float(ratios[int(0.975 * reps) - 1])]
 
 
 if __name__ == "__main__":
