@@ -39,3 +39,39 @@ def paired_bootstrap_ci(e, g, reps: int = 4000, seed: int = 0) -> list:
     idx = rng.integers(0, len(e), (reps, len(e)))
     ratios = np.sort(e[idx].mean(axis=1) / g[idx].mean(axis=1))
     return [float(ratios[int(0.025 * reps)]), float(ratios[int(0.975 * reps) - 1])]
+
+
+# Memory-layout randomisation (docs/decisions.md, "Harness comparisons are decomposed"): a process's
+# fixed heap layout moved a memory-bound model's latency by ~5%, the same way in every run, so two
+# harnesses can differ by layout luck alone. With shuffling on, every measured process (the agent
+# included, through a wrapper that runs the unchanged agent file) first shifts its heap by a
+# random amount, and the comparison averages over layouts.
+SHUFFLE_ENV = "EDGEEVAL_BENCH_SHUFFLE"
+
+_AGENT_WRAPPER = """
+import random, runpy, sys
+rnd = random.Random()
+_pad = (bytearray(rnd.randrange(0, 1 << 20)), [object() for _ in range(rnd.randrange(0, 20000))])
+path = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(path, run_name="__main__")
+"""
+
+
+def shift_heap():
+    """Keep the returned object alive for the measurement: a random-size buffer, a random number
+    of small objects and a random numpy block, so later allocations land at other offsets."""
+    import random
+
+    import numpy as np
+
+    rnd = random.Random()
+    return (bytearray(rnd.randrange(0, 1 << 20)), [object() for _ in range(rnd.randrange(0, 20000))],
+            np.empty(rnd.randrange(1, 1 << 18), dtype=np.uint8))
+
+
+def agent_argv(python: str, agent_path, shuffle: bool) -> list[str]:
+    """The command that runs the agent file (`run`), directly or with its heap shifted first."""
+    if shuffle:
+        return [python, "-c", _AGENT_WRAPPER, str(agent_path), "run"]
+    return [python, str(agent_path), "run"]

@@ -18,7 +18,7 @@ sorted[floor(n p)]) are kept; a figure is the ratio of the kinds' means over rou
 paired-bootstrap 95% interval (this machine's per-second p90 moves 10-15%: only many short
 interleaved runs resolve a few per cent). The null SUT line is the agent loop around a no-op.
 
-    PYTHONPATH=. python benchmarks/harness_overhead.py [--rounds 40] [--seconds 1]
+    PYTHONPATH=. python benchmarks/harness_overhead.py [--rounds 40] [--seconds 1] [--shuffle]
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import emit, median, paired_bootstrap_ci, pctl, pin_to_last_cpu  # noqa: E402
+from _common import (SHUFFLE_ENV, agent_argv, emit, median, paired_bootstrap_ci, pctl,  # noqa: E402
+                     pin_to_last_cpu, shift_heap)
 
 from edgeeval.agent import AGENT_PATH  # noqa: E402
 from edgeeval.testing.models import make_job, mlp, write_eval_npz  # noqa: E402
@@ -53,10 +54,16 @@ def _figures(lat_ns: list[int]) -> dict:
     return {"p50_ms": pctl(s, 0.50) / 1e6, "p90_ms": pctl(s, 0.90) / 1e6, "n": len(s)}
 
 
-def agent_run(workdir: Path, seconds: float) -> dict:
+def _env(shuffle: bool) -> dict:
+    import os
+
+    return {**os.environ, SHUFFLE_ENV: "1" if shuffle else "0"}
+
+
+def agent_run(workdir: Path, seconds: float, shuffle: bool = False) -> dict:
     job = make_job("model.onnx", "data.npz", warmup=WARMUP, min_runs=100, min_seconds=seconds,
                    max_seconds=seconds * 4, accuracy=False, runtime=RUNTIME, progress_interval_s=PROGRESS_S)
-    proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=workdir, input=json.dumps(job),
+    proc = subprocess.run(agent_argv(sys.executable, AGENT_PATH, shuffle), cwd=workdir, input=json.dumps(job),
                           capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=pin_to_last_cpu)
     ev = json.loads(proc.stdout.splitlines()[-1])
     if ev["event"] != "result":
@@ -84,26 +91,13 @@ def _session_and_feeds(workdir: Path):
 
 def child(kind: str, workdir: Path, seconds: float) -> dict:
     """Runs in the pinned child process: the bare loop, or the agent's timed_loop, around session.run.
-    EDGEEVAL_BENCH_SHUFFLE=1: first shift this process's heap by a random amount (a random-size
-    buffer and a random count of small objects kept alive), so that the allocations of the
-    session and the feeds land at other offsets in every run (memory-layout randomisation)."""
+    With --shuffle (EDGEEVAL_BENCH_SHUFFLE=1 in the child) the heap is shifted first (_common)."""
     import os
-    import random
 
-    pad = None
-    if os.environ.get("EDGEEVAL_BENCH_SHUFFLE") == "1":
-        rnd = random.Random()
-        pad = (bytearray(rnd.randrange(0, 1 << 20)), [object() for _ in range(rnd.randrange(0, 20000))],
-               np.empty(rnd.randrange(1, 1 << 18), dtype=np.uint8))
+    pad = shift_heap() if os.environ.get(SHUFFLE_ENV) == "1" else None
     sess, names, feeds = _session_and_feeds(workdir)
-    if kind in ("agent_loop", "agent_loop_nogc"):
-        import gc
-
+    if kind == "agent_loop":
         from edgeeval.agent import agent as agent_module
-
-        if kind == "agent_loop_nogc":
-            gc.collect()
-            gc.disable()          # as the agent does around its timed phase
 
         timing = {"min_runs": 100, "max_runs": 10**9, "min_seconds": seconds, "max_seconds": seconds * 4}
         agent_module._OUT = sys.stdout       # progress lines to the pipe, as the agent writes them
@@ -126,9 +120,10 @@ def child(kind: str, workdir: Path, seconds: float) -> dict:
     return _figures(lat)
 
 
-def child_run(kind: str, workdir: Path, seconds: float) -> dict:
+def child_run(kind: str, workdir: Path, seconds: float, shuffle: bool = False) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", kind, str(workdir), str(seconds)],
-                          capture_output=True, text=True, timeout=seconds * 10 + 120, preexec_fn=pin_to_last_cpu)
+                          capture_output=True, text=True, timeout=seconds * 10 + 120, preexec_fn=pin_to_last_cpu,
+                          env=_env(shuffle))
     if proc.returncode != 0 or not proc.stdout.strip():
         raise SystemExit(f"{kind} child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -151,6 +146,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per run")
+    ap.add_argument("--shuffle", action="store_true",
+                    help="shift every measured process's heap by a random amount first (layout randomisation)")
     args = ap.parse_args()
     t_start = time.time()
     rows = []
@@ -165,7 +162,8 @@ def main() -> None:
                 order = order[::-1]
             row = {"round": r, "order": "/".join(order)}
             for kind in order:
-                row[kind] = agent_run(workdir, args.seconds) if kind == "agent" else child_run(kind, workdir, args.seconds)
+                row[kind] = (agent_run(workdir, args.seconds, args.shuffle) if kind == "agent"
+                             else child_run(kind, workdir, args.seconds, args.shuffle))
             rows.append(row)
             print(f"round {r:>3} {row['order']:>22}: p90 ms " + "  ".join(
                 f"{k} {row[k]['p90_ms']:.4f}" for k in KINDS) + "  | p50 ms " + "  ".join(
@@ -193,7 +191,7 @@ def main() -> None:
          passed=bool(head["ci95"][1] <= 1.02), p90_ratio=round(figs["p90_ms agent/bare"]["ratio"], 4),
          p90_ci95=[round(x, 4) for x in figs["p90_ms agent/bare"]["ci95"]], figures=figs,
          null_sut_ns_per_run=round(null_per_run), null_sut_p50_ns=null_p50, rounds=args.rounds,
-         seconds=args.seconds, per_round=rows)
+         seconds=args.seconds, shuffle=args.shuffle, per_round=rows)
 
 
 if __name__ == "__main__":

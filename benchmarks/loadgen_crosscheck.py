@@ -21,7 +21,7 @@ Traps handled (docs: /work/shared/docs/loadgen-notes.md): clean working director
 non-existent audit.config, PerformanceOnly set explicitly, expected latency / QPS set from a
 warm-up measurement, the log directory created, no exception may escape issue_query.
 
-    PYTHONPATH=. python benchmarks/loadgen_crosscheck.py [--rounds 60] [--seconds 1] [--no-bare]
+    PYTHONPATH=. python benchmarks/loadgen_crosscheck.py [--rounds 60] [--seconds 1] [--no-bare] [--shuffle]
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import emit, median, paired_bootstrap_ci, pctl, pin_to_last_cpu  # noqa: E402
+from _common import (SHUFFLE_ENV, agent_argv, emit, median, paired_bootstrap_ci, pctl,  # noqa: E402
+                     pin_to_last_cpu, shift_heap)
 
 from edgeeval.agent import AGENT_PATH  # noqa: E402
 from edgeeval.agent.agent import noise_figures, noise_mark  # noqa: E402
@@ -74,7 +75,11 @@ def _loaded(workdir: Path):
     return sess, [o.name for o in sess.get_outputs()], [{"input": x[i:i + 1]} for i in range(SAMPLES)]
 
 
-def edgeeval_round(workdir: Path, scenario: str, seconds: float) -> dict:
+def _env(shuffle: bool) -> dict:
+    return {**os.environ, SHUFFLE_ENV: "1" if shuffle else "0"}
+
+
+def edgeeval_round(workdir: Path, scenario: str, seconds: float, shuffle: bool = False) -> dict:
     """{"value": the headline edgeeval reports (p90 ms or samples/s), "noise": ...} from the real agent."""
     from edgeeval.evaluate.scenarios import scenario_summary
 
@@ -82,7 +87,7 @@ def edgeeval_round(workdir: Path, scenario: str, seconds: float) -> dict:
                    max_seconds=seconds * 4, accuracy=False, runtime=RUNTIME, progress_interval_s=1.0)
     if scenario == "offline":
         job["scenario"] = {"name": "offline", "batch_sizes": [1], "min_samples": 100}
-    proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=workdir, input=json.dumps(job),
+    proc = subprocess.run(agent_argv(sys.executable, AGENT_PATH, shuffle), cwd=workdir, input=json.dumps(job),
                           capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=pin_to_last_cpu)
     ev = json.loads(proc.stdout.splitlines()[-1])
     if ev["event"] != "result":
@@ -179,11 +184,12 @@ def loadgen_round(workdir: Path, scenario: str, seconds: float) -> tuple[float, 
     return int(m.group(1)) / 1e6, valid, pctl(sorted(b - a for a, b in inner), 0.90) / 1e6
 
 
-def child_round(kind: str, workdir: Path, scenario: str, seconds: float) -> dict:
+def child_round(kind: str, workdir: Path, scenario: str, seconds: float, shuffle: bool = False) -> dict:
     """One LoadGen or bare run in a fresh process, like the agent: no thread or session of an
     earlier run (LoadGen's logger thread stays alive after a test) competes with it."""
     proc = subprocess.run([sys.executable, __file__, "--child", kind, scenario, str(workdir), str(seconds)],
-                          capture_output=True, text=True, timeout=seconds * 10 + 120, preexec_fn=pin_to_last_cpu)
+                          capture_output=True, text=True, timeout=seconds * 10 + 120, preexec_fn=pin_to_last_cpu,
+                          env=_env(shuffle))
     if proc.returncode != 0 or not proc.stdout.strip():
         raise SystemExit(f"{kind} child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -192,6 +198,7 @@ def child_round(kind: str, workdir: Path, scenario: str, seconds: float) -> dict
 def main() -> None:
     if len(sys.argv) == 6 and sys.argv[1] == "--child":
         kind, scenario, workdir, seconds = sys.argv[2], sys.argv[3], Path(sys.argv[4]), float(sys.argv[5])
+        pad = shift_heap() if os.environ.get(SHUFFLE_ENV) == "1" else None  # noqa: F841 (kept alive)
         if kind == "bare":
             a = noise_mark()
             v = bare_round(workdir, scenario, seconds)
@@ -205,6 +212,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per run")
     ap.add_argument("--no-bare", action="store_true", help="skip the bare session.run reference runs")
+    ap.add_argument("--shuffle", action="store_true",
+                    help="shift every measured process's heap by a random amount first (layout randomisation)")
     args = ap.parse_args()
     try:
         import mlperf_loadgen  # noqa: F401  (only: is it installed?)
@@ -230,8 +239,8 @@ def main() -> None:
             row = {"round": r, "order": "/".join(order)}
             for scenario in scenarios:
                 for kind in order:
-                    res = (edgeeval_round(workdir, scenario, args.seconds) if kind == "edgeeval"
-                           else child_round(kind, workdir, scenario, args.seconds))
+                    res = (edgeeval_round(workdir, scenario, args.seconds, args.shuffle) if kind == "edgeeval"
+                           else child_round(kind, workdir, scenario, args.seconds, args.shuffle))
                     row[f"{scenario}_{kind}"] = res["value"]
                     row[f"{scenario}_{kind}_noise"] = _noise_brief(res.get("noise"))
                     if kind == "loadgen":
@@ -286,7 +295,7 @@ def main() -> None:
          worst_fig["ratio_ci95"][0] > 1.0 or worst_fig["ratio_ci95"][1] < 1.0 else [0.0, max(ci95)],
          passed=bool(worst <= 0.03),
          figures=figs, ci95_reach=round(resolution, 4), loadgen_all_valid=all_valid, rounds=args.rounds,
-         seconds=args.seconds, cpu_pinned=max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+         seconds=args.seconds, shuffle=args.shuffle, cpu_pinned=max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
          steal_share_median=median(steal) if steal else None, steal_share_max=max(steal) if steal else None,
          other_busy_share_median=median(other) if other else None,
          load_average_1m=load, per_round=rows)
