@@ -105,6 +105,9 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
             raise UserInputError([f"{recipe_path}: no variant named {v!r}; the recipe has "
                                   f"{', '.join(x.name for x in recipe.variants)}" for v in unknown])
 
+    # settings first: a bad --min-seconds or --target-qps is exit 2 before anything is built
+    from .recipes.scenarios import resolve as resolve_scenario
+    timing, scenario = resolve_scenario(recipe.run, timing_overrides, scenario_overrides)
     say("phase", {"phase": "build"})
     built = build(recipe_path, only=only, progress=lambda ev: say("build", ev))
     say("phase", {"phase": "baseline"})
@@ -121,8 +124,6 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
 
     store = Store(store_url or paths.store_url())
     prov = provenance()
-    from .recipes.scenarios import resolve as resolve_scenario
-    timing, scenario = resolve_scenario(recipe.run, timing_overrides, scenario_overrides)
     runtime = _runtime(recipe, device)
     run_id = store.begin_run(
         command="deploy", recipe_name=recipe.name, recipe_hash=built.manifest["recipe_hash"],
