@@ -4,9 +4,10 @@ Three kinds of run, each a fresh process pinned to the same CPU, same model (an 
 4 ms on one x86 core, the model of the LoadGen cross-check), same session settings (1 intra,
 1 inter thread, sequential, all graph optimisations), same 64 one-sample feeds:
 
-    agent        the real agent file with a deploy's job (progress events every 0.25 s, as
-                 `edgeeval deploy` sends), everything it does: job checks, data loader, runner,
-                 warmup, gc off, noise marks, the timed loop, the result event
+    agent        the real agent file with a deploy's job (progress events every 0.25 s, the
+                 controller's heartbeat on stdin every second and the agent's watchdog thread
+                 waiting on it, as `edgeeval deploy` runs it), everything it does: job checks,
+                 data loader, runner, warmup, gc off, noise marks, the timed loop, the result event
     agent_loop   a bare process (session and feeds made as below) timed by the agent's own
                  `timed_loop` function, progress events included
     bare         a bare process: `t0; session.run(names, feed); t1` in a loop
@@ -39,6 +40,7 @@ from _common import (SHUFFLE_ENV, agent_argv, emit, median, paired_bootstrap_ci,
                      pin_to_last_cpu, shift_heap)
 
 from edgeeval.agent import AGENT_PATH  # noqa: E402
+from edgeeval.agentclient import HEARTBEAT_S, WATCHDOG_S  # noqa: E402
 from edgeeval.testing.models import make_job, mlp, write_eval_npz  # noqa: E402
 
 IN_FEATURES, HIDDEN, CLASSES = 1024, (2048, 2048, 2048, 2048), 10   # ~4 ms per inference, 1 thread
@@ -63,11 +65,33 @@ def _env(shuffle: bool) -> dict:
 def agent_run(workdir: Path, seconds: float, shuffle: bool = False) -> dict:
     job = make_job("model.onnx", "data.npz", warmup=WARMUP, min_runs=100, min_seconds=seconds,
                    max_seconds=seconds * 4, accuracy=False, runtime=RUNTIME, progress_interval_s=PROGRESS_S)
-    proc = subprocess.run(agent_argv(sys.executable, AGENT_PATH, shuffle), cwd=workdir, input=json.dumps(job),
-                          capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=pin_to_last_cpu)
-    ev = json.loads(proc.stdout.splitlines()[-1])
+    job["watchdog_s"] = WATCHDOG_S          # as deploy sends it: the agent's watchdog thread listens
+    proc = subprocess.Popen(agent_argv(sys.executable, AGENT_PATH, shuffle), cwd=workdir, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=pin_to_last_cpu)
+    proc.stdin.write(json.dumps(job).encode() + b"\n")
+    proc.stdin.flush()
+
+    def beat():                               # the controller's heartbeat, once a second
+        try:
+            while proc.poll() is None:
+                time.sleep(HEARTBEAT_S)
+                proc.stdin.write(b"\n")
+                proc.stdin.flush()
+        except (OSError, ValueError):
+            pass
+
+    import threading
+    threading.Thread(target=beat, daemon=True).start()
+    errs: list[bytes] = []                    # communicate() would close stdin, and the watchdog with it
+    reader = threading.Thread(target=lambda: errs.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    out = proc.stdout.read()
+    proc.wait(timeout=seconds * 10 + 60)
+    reader.join()
+    err = errs[0] if errs else b""
+    ev = json.loads(out.decode().splitlines()[-1])
     if ev["event"] != "result":
-        raise SystemExit(f"agent failed: {ev.get('type')}: {ev.get('message')}\n{proc.stderr}")
+        raise SystemExit(f"agent failed: {ev.get('type')}: {ev.get('message')}\n{err.decode()}")
     return _figures(ev["latencies_ns"])
 
 

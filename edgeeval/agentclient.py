@@ -10,11 +10,14 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import AgentError, RemoteCommandError
+from .errors import AgentError, BoardProtocolError, RemoteCommandError
 from .provenance import AGENT_PATH, agent_sha256
 from .transport.base import PushReport, Transport
 
 EventHandler = Callable[[dict], None]
+# the controller writes a newline on the job's stdin every HEARTBEAT_S; the agent stops the job
+# when none came for WATCHDOG_S (a cut link, a killed controller): the board is free again
+HEARTBEAT_S, WATCHDOG_S = 1.0, 8.0
 
 
 @dataclass
@@ -27,6 +30,7 @@ class BoardSession:
     device: str
     remote: dict[str, str] = field(default_factory=dict)   # sha256 -> remote path
     pushes: list[PushReport] = field(default_factory=list)
+    job_margin: float = 600.0     # the device's timeouts.job_margin (boardlimits.deadline_s)
 
     def __post_init__(self) -> None:
         # "~/.edgeeval" -> ".edgeeval": relative to the login directory, which is where both the
@@ -76,26 +80,55 @@ class BoardSession:
 
     def run_job(self, job: dict, on_event: EventHandler | None = None,
                 idle_timeout: float = 300.0) -> dict:
-        """Run one job; stream events to on_event; return the `result` event."""
+        """Run one job; stream events to on_event; return the checked `result` event.
+
+        Everything the board sends is bounded (edgeeval/boardlimits.py): the job's deadline,
+        line lengths, the number of events, message sizes, the result's numbers. A violation
+        stops the job with BoardProtocolError (a device fault)."""
+        from . import boardlimits as lim
+
         result: dict | None = None
         error: dict | None = None
         stderr_tail: list[str] = []
+        events = 0
+        allowed = lim.max_events(job, self.job_margin)
 
         def on_stdout(line: str) -> None:
-            nonlocal result, error
+            nonlocal result, error, events
             line = line.strip()
             if not line:
                 return
+            events += 1
+            if events > allowed:
+                raise BoardProtocolError(f"the board sent more than {allowed:,} events for one job; stopped it",
+                                         device=self.device, hint="a broken or tampered agent")
+            if len(line) > lim.EVENT_LINE_BYTES and not line.startswith('{"event":"result"'):
+                raise BoardProtocolError(f"the board sent a {len(line):,}-byte event (limit "
+                                         f"{lim.EVENT_LINE_BYTES:,} for anything but the result); stopped it",
+                                         device=self.device, hint="a broken or tampered agent")
             try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
+                ev = json.loads(line, parse_constant=lim.reject_constant)
+            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+                if line.startswith('{"event"'):    # a protocol line that is not JSON: a broken agent
+                    raise BoardProtocolError(f"the board sent a malformed protocol line ({type(exc).__name__}: "
+                                             f"{str(exc)[:200]}): {line[:120]}", device=self.device,
+                                             hint="a broken or tampered agent") from None
+                stderr_tail.append(f"(non-protocol stdout: {type(exc).__name__}) {line[:200]}")
+                del stderr_tail[:-40]
+                return
+            if not isinstance(ev, dict):
                 stderr_tail.append(f"(non-protocol stdout) {line[:200]}")
                 return
             kind = ev.get("event")
             if kind == "result":
+                if result is not None:
+                    raise BoardProtocolError("the board sent a second result for one job", device=self.device,
+                                             hint="a broken or tampered agent")
                 result = ev
             elif kind == "error":
-                error = ev
+                error = {k: lim.cut(ev.get(k), lim.TRACEBACK_CHARS if k == "traceback" else lim.MESSAGE_CHARS)
+                         for k in ("type", "message", "hint", "traceback") if ev.get(k) is not None}
+                return
             if on_event:
                 on_event(ev)
 
@@ -103,9 +136,14 @@ class BoardSession:
             stderr_tail.append(line.rstrip())
             del stderr_tail[:-40]
 
+        deadline = lim.deadline_s(job, self.job_margin)
+        job = {**job, "watchdog_s": WATCHDOG_S}   # the agent stops when our heartbeats stop
         status = self.transport.stream(
-            [self.python, self.agent, "run"], stdin=json.dumps(job).encode(),
-            on_stdout_line=on_stdout, on_stderr_line=on_stderr, idle_timeout=idle_timeout)
+            [self.python, self.agent, "run"], stdin=json.dumps(job).encode() + b"\n",
+            on_stdout_line=on_stdout, on_stderr_line=on_stderr, idle_timeout=idle_timeout,
+            deadline_s=deadline, max_line_bytes=(lim.EVENT_LINE_BYTES, b'{"event":"result"',
+                                                 lim.max_result_line_bytes(job)),
+            heartbeat_s=HEARTBEAT_S)
         if error is not None:
             raise _agent_error(error, self.device)
         if status != 0 or result is None:
@@ -113,13 +151,16 @@ class BoardSession:
             raise AgentError(
                 f"the agent exited with status {status} without a result; its last stderr lines:\n    {tail}",
                 device=self.device, remote_type="crash", remote_traceback="\n".join(stderr_tail))
-        return result
+        return lim.check_result(result, job, self.device, self.job_margin)
 
     def fetch(self, remote: str, local: str) -> None:
+        """Download a job's output, then remove it and its run folder from the board (what a
+        killed controller leaves there is swept by the next push, boardcache.VERIFY_SCRIPT)."""
         self.transport.get_file(remote, local)
         try:
             self.transport.remove(remote)
-        except Exception:  # best effort: a leftover output file is harmless
+            self.transport.remove_empty_dir(posixpath.dirname(remote))
+        except Exception:  # best effort: the next push sweeps what is left
             pass
 
     def run_dir(self, job_id: str) -> str:

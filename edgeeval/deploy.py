@@ -142,7 +142,7 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
         say("phase", {"phase": "connect", "device": device.name})
         with connect(device) as transport:
             board = BoardSession(transport=transport, python=device.python, workdir=device.workdir,
-                                 device=device.name)
+                                 device=device.name, job_margin=device.timeouts.job_margin)
             board.push([])
             facts = board.probe(sysfs_root=device.power.sysfs_root if device.power else None)
             outcome.facts = facts
@@ -179,7 +179,7 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                 job = {
                     "protocol": 1, "job_id": job_id, "variant": v.name,
                     "model": job_model(v, board.remote[v.sha256]),   # format from the file (losschain.py)
-                    "data": {"path": data_remote, "inputs": list(built.eval_set.inputs),
+                    "data": {"path": data_remote, "sha256": built.eval_set.sha256, "inputs": list(built.eval_set.inputs),
                              "labels": built.eval_set.labels, "batch_size": recipe.run.batch_size},
                     "runtime": tflite_runtime(runtime, device.runtime) if is_tflite(v) else runtime,
                     "timing": timing, "scenario": scenario,
@@ -193,17 +193,13 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
                 started = now_utc()
                 result = _run_with_meter(board, job, meter,
                                          lambda ev, name=v.name: say("agent", {"variant": name, **ev}))
-                with tempfile.TemporaryDirectory() as td:
-                    local_out = str(Path(td) / "outputs.npz")
-                    board.fetch(outputs_remote, local_out)
-                    with np.load(local_out, allow_pickle=False) as z:
-                        dev_out = {k: np.asarray(z[k]) for k in z.files}
+                dev_out = _fetch_outputs(board, outputs_remote, result, device.name)
                 gates = _gates_for(recipe, _recipe_variant(recipe, v.name))
                 # loss chain: the same quantized file on the controller (cached like the baseline)
                 ctrl = controller_outputs(v, built.eval_set)[0] if (v.precision != "fp32" or is_tflite(v)) else None
-                summary = summarize_variant(result, dev_out, base.outputs, labels, base_acc, gates,
-                                            embedding_mask=emb_mask, controller_outputs=ctrl,
-                                            scoring=scoring)
+                summary = _summarize_board_result(
+                    device.name, result, dev_out, base.outputs, labels, base_acc, gates,
+                    embedding_mask=emb_mask, controller_outputs=ctrl, scoring=scoring)
                 raw = {"device_outputs": dev_out, "baseline_outputs": base.outputs}
                 if ctrl is not None:
                     raw["controller_outputs"] = ctrl
@@ -236,6 +232,52 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     outcome.status = "ok" if outcome.passed else "gate_failed"
     store.finish_run(run_id, outcome.status)
     return outcome
+
+
+def _fetch_outputs(board, remote: str, result: dict, device: str) -> dict:
+    """Download the board's outputs; their sha256 must be the one its result names."""
+    import hashlib
+
+    import numpy as np
+
+    from .errors import BoardProtocolError
+
+    want = (result.get("accuracy") or {}).get("outputs_sha256")
+    with tempfile.TemporaryDirectory() as td:
+        local_out = Path(td) / "outputs.npz"
+        board.fetch(remote, str(local_out))
+        h = hashlib.sha256()
+        with open(local_out, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if want is not None and h.hexdigest() != want:
+            raise BoardProtocolError(f"the outputs file fetched from the board ({remote}) has sha256 "
+                                     f"{h.hexdigest()[:16]}…, not the {str(want)[:16]}… its result names; "
+                                     "nothing of this variant was stored", device=device,
+                                     hint="the file changed on the board after the run, or the link corrupted it")
+        try:
+            with np.load(local_out, allow_pickle=False) as z:
+                return {k: np.asarray(z[k]) for k in z.files}
+        except Exception as exc:
+            raise BoardProtocolError(f"the outputs file fetched from the board is not a readable .npz "
+                                     f"({type(exc).__name__}: {str(exc)[:200]})", device=device) from None
+
+
+def _summarize_board_result(device: str, result: dict, *args, **kw) -> dict:
+    """summarize_variant on what a board sent: a failure there is the board's data (shapes that do
+    not match the eval set, a field of the wrong kind), a device fault, never "internal error"."""
+    from .errors import BoardProtocolError, UserInputError
+    from .evaluate.summary import summarize_variant
+
+    try:
+        return summarize_variant(result, *args, **kw)
+    except UserInputError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, ZeroDivisionError, AttributeError) as exc:
+        raise BoardProtocolError(f"the board's result could not be evaluated ({type(exc).__name__}: "
+                                 f"{str(exc)[:300]}); nothing of this variant was stored", device=device,
+                                 hint="the agent's output was altered or the board is faulty "
+                                      "(EDGEEVAL_DEBUG=1 shows where it failed)") from exc
 
 
 class _Heartbeat:

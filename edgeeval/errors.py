@@ -49,6 +49,9 @@ class DeviceError(EdgeevalError):
     exit_code = EXIT_DEVICE_ERROR
 
     def __init__(self, message: str, *, device: str | None = None, hint: str | None = None):
+        from .scrub import scrub_text   # a board's words may carry secrets: masked before anyone sees them
+
+        message, hint = scrub_text(message), scrub_text(hint)
         self.device = device
         self.hint = hint
         text = f"{device}: {message}" if device else message
@@ -73,11 +76,21 @@ class RemoteCommandError(DeviceError):
     pass
 
 
+class BoardProtocolError(DeviceError):
+    """What a board sent breaks the agent protocol or a bound: an overlong line, too many events,
+    a job past its deadline, a number a job cannot produce. The board is broken or hostile."""
+
+
 class AgentError(DeviceError):
     """The board agent raised; `remote_traceback` is its formatted traceback."""
 
     def __init__(self, message: str, *, device: str | None = None, remote_type: str = "",
                  remote_traceback: str = "", hint: str | None = None):
+        from .scrub import scrub_text
+
         self.remote_type = remote_type
-        self.remote_traceback = remote_traceback
+        # at most the last 200 lines of at most 1,000 characters each, scrubbed
+        self.remote_traceback = scrub_text("\n".join(
+            ln if len(ln) <= 1000 else ln[:1000] + f" [... {len(ln) - 1000:,} more characters]"
+            for ln in (remote_traceback or "").splitlines()[-200:]))
         super().__init__(message, device=device, hint=hint)

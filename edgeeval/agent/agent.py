@@ -43,6 +43,10 @@ class RuntimeMissingError(AgentError):
     """The requested runtime (or numpy) is not importable by this Python."""
 
 
+class FileMismatchError(AgentError):
+    """A file on the board is not the one the job names (its sha256 differs)."""
+
+
 class DataError(AgentError):
     """The eval set does not fit the model (names, shapes, batch)."""
 
@@ -223,7 +227,25 @@ def collect_facts(workdir):
     _fact(disk, "free_bytes", lambda: shutil.disk_usage(workdir).free)
     _fact(disk, "total_bytes", lambda: shutil.disk_usage(workdir).total)
     facts["disk"] = disk
+    _fact(facts, "board_cache", lambda: board_cache_usage(workdir))
     return facts
+
+
+def board_cache_usage(workdir):
+    """What edgeeval keeps on this board: cached artifacts, partial uploads, run folders."""
+    out = {"cache_files": 0, "cache_bytes": 0, "partial_uploads": 0, "partial_bytes": 0, "run_folders": 0}
+    cache = os.path.join(workdir, "cache")
+    for name in (os.listdir(cache) if os.path.isdir(cache) else []):
+        size = os.lstat(os.path.join(cache, name)).st_size
+        if ".tmp-" in name:
+            out["partial_uploads"] += 1
+            out["partial_bytes"] += size
+        else:
+            out["cache_files"] += 1
+            out["cache_bytes"] += size
+    runs = os.path.join(workdir, "runs")
+    out["run_folders"] = len(os.listdir(runs)) if os.path.isdir(runs) else 0
+    return out
 
 
 def rss_kb():
@@ -511,6 +533,27 @@ def check_job(job):
 def _existing(path, what):
     if not os.path.isfile(path):
         raise FileMissingError("%s %s not found (cwd %s)" % (what, path, os.getcwd()))
+    return path
+
+
+def _verified(path, what, sha256):
+    """`path`, once its sha256 is the job's: a cached file changed after the push check (a swap,
+    a bad disk) must never be measured under the name of the model that should have run. A
+    mismatching file is removed, so the next deploy pushes the right one again."""
+    _existing(path, what)
+    if sha256:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != sha256:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise FileMismatchError("%s %s has sha256 %s..., not the %s... the job names: the file changed on "
+                                    "the board after it was pushed; removed it (the next deploy pushes it again)"
+                                    % (what, path, h.hexdigest()[:16], str(sha256)[:16]))
     return path
 
 
@@ -1302,7 +1345,8 @@ def run_job(job, sysfs_root="/"):
     runner = RUNNERS[runtime_spec["name"]](runtime_spec)
     if hasattr(runner, "set_job"):
         runner.set_job(job)
-    model_path = _existing(job["model"]["path"], "model")
+    model_path = _verified(job["model"]["path"], "model", job["model"].get("sha256"))
+    _verified(job["data"]["path"], "eval set", job["data"].get("sha256"))
     t = time.perf_counter_ns()
     applied = runner.load(model_path)
     load_ms = (time.perf_counter_ns() - t) / 1e6
@@ -2115,6 +2159,43 @@ def power_begin(job):
 
 
 
+WATCHDOG_EXIT = 75
+
+
+def start_watchdog(stream, seconds):
+    """A job with "watchdog_s": the controller keeps stdin open and writes a newline about every
+    second while it listens. When none arrives for `seconds` (a cut link, a hung or killed
+    controller) or stdin closes, the agent logs why and exits at once, so the board is free for
+    the next job instead of measuring for nobody. One thread, woken once per beat (select)."""
+    import select
+    import threading
+
+    fd = stream.fileno()
+
+    def watch():
+        last = time.monotonic()
+        while True:
+            left = seconds - (time.monotonic() - last)
+            if left <= 0:
+                why = "no heartbeat from the controller for %.0f s" % seconds
+                break
+            try:
+                ready = select.select([fd], [], [], left)[0]
+                data = os.read(fd, 4096) if ready else None
+            except OSError as e:
+                why = "stdin failed: %s" % e
+                break
+            if data == b"":
+                why = "the controller closed the job's stdin"
+                break
+            if data:
+                last = time.monotonic()
+        log("edgeeval agent: %s; stopping the job (exit %d)" % (why, WATCHDOG_EXIT))
+        os._exit(WATCHDOG_EXIT)
+
+    threading.Thread(target=watch, name="controller-watchdog", daemon=True).start()
+
+
 def main(argv=None):
     global _OUT
     # Protocol lines get a private copy of fd 1; fd 1 itself and sys.stdout then point at
@@ -2147,7 +2228,10 @@ def main(argv=None):
     emit("hello", protocol=AGENT_PROTOCOL, agent_version=AGENT_VERSION, pid=os.getpid(),
          t_ns=time.monotonic_ns())  # bounds the clock offset for meters on the controller
     try:
-        run_job(read_job(sys.stdin), sysfs_root=args.sysfs_root)
+        job = read_job(sys.stdin)
+        if isinstance(job, dict) and job.get("watchdog_s"):
+            start_watchdog(sys.stdin, _num(job["watchdog_s"], "watchdog_s", 3600.0))
+        run_job(job, sysfs_root=args.sysfs_root)
     except BaseException as e:  # every failure, including Ctrl-C, ends as one error event
         tb = traceback.format_exc()
         log(tb)

@@ -101,11 +101,38 @@ def check_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device n
 
 @app.command("trust", help="Fetch the board's host key, show its fingerprint and add it to known_hosts.")
 def trust_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")], inventory: InvOpt = None,
-              replace: Annotated[bool, typer.Option("--replace", help="Replace a CHANGED key (only after you verified it).")] = False) -> None:
+              replace: Annotated[bool, typer.Option("--replace", help="Replace a CHANGED key (only after you verified it).")] = False,
+              fingerprint: Annotated[Optional[str], typer.Option("--fingerprint", metavar="SHA256:…", help="Accept only the key with this fingerprint (read it on the board: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).")] = None,
+              yes: Annotated[bool, typer.Option("--yes", help="Write the offered key without asking (no --fingerprint, no terminal).")] = False) -> None:
     with cli_errors():
+        import sys
+
         from ..devices.inventory import load_inventory
         from ..devices.trust import trust
+        from ..errors import UserInputError
+
+        def confirm(question: str) -> bool:
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                raise UserInputError(f"{question} — no terminal to ask on: pass --fingerprint SHA256:… "
+                                     "(read on the board: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) or --yes")
+            return typer.confirm(question, default=False, err=True)
 
         inv = load_inventory(resolve_inventory(inventory))
-        fp, path = trust(inv.get(name), replace=replace)
+        fp, path = trust(inv.get(name), replace=replace, fingerprint=fingerprint, confirm=confirm,
+                         echo=lambda s: print(s, file=sys.stderr))
         out_console().print(f"trusted {name}: {fp} (written to {path})")
+
+
+@app.command("clean", help="Empty the board's edgeeval cache and run folders (the next deploy pushes again).")
+def clean_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")], inventory: InvOpt = None) -> None:
+    with cli_errors():
+        from ..devices.inventory import connect, load_inventory
+        from ..transport.boardcache import board_workdir, clean
+
+        dev = load_inventory(resolve_inventory(inventory)).get(name)
+        with connect(dev) as transport:
+            done = clean(transport, dev.python, dev.workdir)
+        out_console().print(f"{dev.name}: removed {done['files']} files, {done['freed_bytes'] / 1e6:.1f} MB "
+                            f"from {board_workdir(dev.workdir)}/cache and /runs", soft_wrap=True)

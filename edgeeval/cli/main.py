@@ -34,7 +34,7 @@ app.command("init", help="Draft a commented recipe from an ONNX model (and its e
 app.command("build", help="Build a recipe's variants into the content-addressed artifact cache.")(build_cmd)
 app.command("deploy", help="Build, push and run a recipe on a device; evaluate, gate and store the results.")(deploy_cmd)
 app.command("baseline", help="Run the FP32 model on this machine (the server baseline) and cache its outputs.")(baseline_cmd)
-app.add_typer(devices_cli.app, name="devices", help="The device inventory: list, check, trust.")
+app.add_typer(devices_cli.app, name="devices", help="The device inventory: list, check, trust, clean.")
 app.add_typer(results_cli.app, name="results", help="Stored results: list, show.")
 
 

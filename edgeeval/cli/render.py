@@ -364,6 +364,8 @@ def _notes(report: dict) -> list[str]:
             if not g.get("passed"):
                 out.append(f"{name}: gate {g['name']} failed: {_f(g.get('value'), '{:.4g}', none='unknown')} "
                            f"{g.get('op', '')} {g.get('limit')}" + (f" ({g['reason']})" if g.get("reason") else ""))
+        for why in v.get("suspicious") or []:
+            out.append(f"{name}: SUSPICIOUS result from the board: {why}")
         n = v.get("noise") or {}
         if n.get("noisy"):
             out.append(f"{name}: NOISY timed window ({'; '.join(n.get('noisy_reasons') or []) or 'steal/other load'}): "

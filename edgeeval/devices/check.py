@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MIN_PYTHON = (3, 8)
-MIN_FREE_BYTES = 200 * 1024 * 1024
+MIN_FREE_BYTES = 200 * 1024 * 1024   # below it devices check warns; deploy checks the real need
 
 
 @dataclass
@@ -65,11 +65,19 @@ def analyse(facts: dict, *, python: str, runtimes_needed: tuple[str, ...] = ("on
     free = disk.get("free_bytes")
     if free is None:
         out.append(Finding("disk", "warning", disk.get("reason", "free space unknown")))
-    elif free < MIN_FREE_BYTES:
-        out.append(Finding("disk", "missing", f"{free / 2**20:.0f} MiB free at {disk.get('path')}",
+    elif free < MIN_FREE_BYTES:   # deploy checks what its own artifacts need (boardcache.py); here: a warning
+        out.append(Finding("disk", "warning", f"{free / 2**20:.0f} MiB free at {disk.get('path')}: enough only for "
+                           "small models (deploy checks each push against its artifacts' size)",
                            "free space on the board or point `workdir:` at a bigger disk"))
     else:
         out.append(Finding("disk", "ok", f"{free / 2**30:.1f} GiB free at {disk.get('path')}"))
+    bc = facts.get("board_cache")
+    if isinstance(bc, dict):
+        detail = (f"{bc.get('cache_files', 0)} cached artifacts, {bc.get('cache_bytes', 0) / 1e6:.1f} MB; "
+                  f"{bc.get('partial_uploads', 0)} partial uploads ({bc.get('partial_bytes', 0) / 1e6:.1f} MB), "
+                  f"{bc.get('run_folders', 0)} run folders")
+        out.append(Finding("board cache", "ok", detail,
+                           "`edgeeval devices clean NAME` empties it (the next deploy pushes again)"))
     cpu = facts.get("cpu") or {}
     gov = cpu.get("governor")
     if gov is None:

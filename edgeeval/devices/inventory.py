@@ -37,6 +37,9 @@ class Timeouts(BaseModel):
     auth: float = Field(15.0, gt=0, le=600)
     command: float = Field(60.0, gt=0, le=86_400)
     user_timeout_ms: int = Field(10000, ge=1000, le=600_000)
+    # a job may run its own limits (warmup bound, max_seconds, power phases) twice over plus this
+    # margin (model load, the accuracy pass, a slow board); then the controller stops it (boardlimits.py)
+    job_margin: float = Field(600.0, ge=0, le=86_400)
 
 
 class RuntimeSettings(BaseModel):

@@ -1,8 +1,11 @@
 """`edgeeval devices trust NAME`: record a board's host key in known_hosts, explicitly.
 
 The key is fetched by a key exchange without authentication; its fingerprint is shown so the
-user can compare it with the board's. A different key already on record is never replaced
-silently (replace=True is the deliberate override).
+user can compare it with the board's. A key is written only when it matches `fingerprint` (what
+a person read off the board's console: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`) or
+when `confirm(text)` says yes (the CLI asks on a terminal; `--yes` is the explicit override). A
+different key already on record is never replaced silently (replace=True is the deliberate
+override).
 """
 
 from __future__ import annotations
@@ -21,11 +24,22 @@ def _known_hosts_file(device: Device, target) -> Path:
     return Path(target.known_hosts_files[0] if target.known_hosts_files else "~/.ssh/known_hosts").expanduser()
 
 
-def trust(device: Device, *, replace: bool = False,
-          echo: Callable[[str], None] | None = print) -> tuple[str, Path]:
+def normalize_fingerprint(text: str) -> str:
+    """"SHA256:abc…", "abc…" (base64, padding optional) -> "SHA256:abc…" (no padding)."""
+    s = text.strip()
+    if s.upper().startswith("SHA256:"):
+        s = s[7:]
+    return "SHA256:" + s.rstrip("=")
+
+
+def trust(device: Device, *, replace: bool = False, echo: Callable[[str], None] | None = print,
+          fingerprint: str | None = None, confirm: Callable[[str], bool] | None = None) -> tuple[str, Path]:
     """Add the board's host key (and its jump hosts' keys) to known_hosts.
 
-    Returns (SHA256 fingerprint, file written) for the board itself.
+    fingerprint: the board's key must have exactly this SHA256 fingerprint (jump hosts still go
+    through confirm). confirm: asked before any key not matched by `fingerprint` is written;
+    None writes without asking (the caller decided). Returns (SHA256 fingerprint, file written)
+    for the board itself.
     """
     if device.is_local:
         raise UserInputError(f"device {device.name!r} is local; there is no host key to trust")
@@ -36,12 +50,14 @@ def trust(device: Device, *, replace: bool = False,
         chain.insert(0, hop)
         hop = hop.proxy_jump
     result = None
-    for hop in chain:  # outermost jump first: each later hop is reached through trusted ones
-        result = _trust_one(device, hop, replace, echo)
+    want = normalize_fingerprint(fingerprint) if fingerprint else None
+    for i, hop in enumerate(chain):  # outermost jump first: each later hop is reached through trusted ones
+        result = _trust_one(device, hop, replace, echo, want if i == len(chain) - 1 else None, confirm)
     return result
 
 
-def _trust_one(device: Device, target, replace: bool, echo) -> tuple[str, Path]:
+def _trust_one(device: Device, target, replace: bool, echo, want: str | None,
+               confirm: Callable[[str], bool] | None) -> tuple[str, Path]:
     import paramiko
 
     from ..transport.ssh import SSHTransport, fingerprint
@@ -52,6 +68,11 @@ def _trust_one(device: Device, target, replace: bool, echo) -> tuple[str, Path]:
     path = _known_hosts_file(device, target)
     if echo:
         echo(f"{device.name}: {entry} offers {key.get_name()} {fp}")
+    if want is not None and fp.rstrip("=") != want:
+        raise HostKeyError(f"{entry} offers {key.get_name()} {fp}, not the {want} you gave; nothing written. "
+                           "This may be an attack, or another key type of the same board", device=device.name,
+                           hint="read the fingerprint of this key type on the board's console: "
+                                f"ssh-keygen -lf /etc/ssh/ssh_host_{key.get_name().split('-')[-1]}_key.pub")
     keys = paramiko.HostKeys()
     if path.is_file():
         keys.load(str(path))
@@ -61,6 +82,9 @@ def _trust_one(device: Device, target, replace: bool, echo) -> tuple[str, Path]:
         if echo:
             echo(f"{device.name}: {entry} already trusted in {path}")
         return fp, path
+    if want is None and confirm is not None and not confirm(
+            f"Trust {entry} ({device.name}) with {key.get_name()} key {fp}?"):
+        raise UserInputError(f"{device.name}: not trusted ({entry} {fp}); nothing written")
     if old is not None:
         if not replace:
             raise HostKeyError(

@@ -173,6 +173,8 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
     if rss is None:
         reasons["peak_rss_mb"] = "peak RSS not reported by the agent (no resource module on the board?)"
     s["reasons"] = reasons
+    # doubtful but possible values the controller found in the board's result (boardlimits.py)
+    s["suspicious"] = [str(x) for x in ev.get("suspicious") or []]
     from .scenarios import scenario_summary  # scenario block: headline figure, intervals, early stopping
     s["scenario"] = scenario_summary(ev, confidence=confidence)
     if s["scenario"]["name"] == "server":  # server latency includes queueing: n / sum(latency) is no rate

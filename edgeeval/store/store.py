@@ -23,20 +23,15 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import EdgeevalError, UserInputError
 from ..evaluate.summary import recompute, split_event
+from ..scrub import SCRUBBED, _is_secret_key, scrub_text  # noqa: F401 (scrub_text re-exported)
 from .schema import (ADDED_RUN_COLUMNS, RUN_STATUSES, SCHEMA_VERSION, STALE_AFTER_S, VARIANT_STATUSES,
                      metadata, raw_blobs, runs, variant_results)
 
-SCRUBBED = "[scrubbed]"
-_SECRET_WORDS = r"password|passwd|passphrase|token|secret|key_material|private_key|api_key|credentials?"
-_SECRET_KEY = re.compile(rf"(^|[_\-.\s])({_SECRET_WORDS})($|[_\-.\s])")
-# `--password x`, `--token=x`, `password=x` in free text such as the command line
-_SECRET_TEXT = re.compile(rf"(?i)(--?(?:[\w-]*[_-])?(?:{_SECRET_WORDS})[\w-]*(?:=|\s+)|"
-                          rf"\b(?:{_SECRET_WORDS})\s*[=:]\s*)(\S+)")
-_URL_PASSWORD = re.compile(r"(\w+://[^/\s:@]+:)([^@\s/]+)(@)")
 _RUN_FIELDS = {c.name for c in runs.columns} - {"id", "uuid", "created_at", "finished_at",
                                                  "schema_version"}
 _RUN_JSON = ("device_facts", "controller", "settings", "extra")
 LATENCY_KINDS = ("latencies_ns", "warmup_ns")
+
 
 
 class RunNotFoundError(UserInputError, LookupError):
@@ -49,19 +44,6 @@ class StoreIntegrityError(EdgeevalError):
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _is_secret_key(key: str) -> bool:
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key)).lower()
-    return bool(_SECRET_KEY.search(snake))
-
-
-def scrub_text(text: str | None) -> str | None:
-    """Mask secret-looking values in free text (flags, key=value, URL passwords)."""
-    if text is None:
-        return None
-    text = _SECRET_TEXT.sub(lambda m: m.group(1) + SCRUBBED, text)
-    return _URL_PASSWORD.sub(lambda m: m.group(1) + SCRUBBED + m.group(3), text)
 
 
 def scrub(obj: Any) -> Any:
@@ -78,7 +60,9 @@ def scrub(obj: Any) -> Any:
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
-    if obj is None or isinstance(obj, (str, int, float, bool)):
+    if isinstance(obj, str):
+        return scrub_text(obj)       # every stored string passes the one scrubber
+    if obj is None or isinstance(obj, (int, float, bool)):
         return obj
     if isinstance(obj, Path):
         return str(obj)

@@ -43,6 +43,7 @@ class PushReport:
     """What ensure_artifacts did: per file, and the totals the redeploy benchmark reads."""
     transfers: list[TransferResult] = field(default_factory=list)
     verify_seconds: float = 0.0
+    swept: dict | None = None      # litter removed before the push: {"tmp", "runs", "freed_bytes"}
 
     @property
     def bytes_sent(self) -> int:
@@ -50,6 +51,83 @@ class PushReport:
 
 
 LineHandler = Callable[[str], None]
+
+MAX_LINE_BYTES = 1 << 20        # a protocol line; stream(max_line_bytes=...) raises it for big results
+STDERR_LINE_BYTES = 64 << 10    # a stderr line is cut here (kept for the message, never parsed)
+
+
+def deadline_error(argv: list[str], deadline_s: float, device: str | None):
+    from ..errors import BoardProtocolError
+
+    return BoardProtocolError(
+        f"`{argv[0]}` ran past its deadline of {deadline_s:.0f} s (the job's own time limits plus a margin), "
+        "whatever it printed; stopped it", device=device,
+        hint="the board kept the job alive (endless progress, a hung runtime); check it with `edgeeval devices check`")
+
+
+class LineSplitter:
+    """Byte chunks -> complete text lines for a handler, in time linear in the bytes fed (the
+    buffer is a bytearray and only new data is searched for newlines). A line longer than
+    `max_line_bytes` raises BoardProtocolError at once (`cut=False`, protocol lines), or is cut to
+    that length with a marker and the rest of it dropped (`cut=True`, stderr): memory stays
+    bounded by the limit either way."""
+
+    def __init__(self, handler: LineHandler, max_line_bytes: int | tuple = MAX_LINE_BYTES, *, cut: bool = False,
+                 what: str = "stdout", device: str | None = None):
+        self.handler, self.max, self.cut, self.what, self.device = handler, max_line_bytes, cut, what, device
+        self.buf = bytearray()
+        self.dropped = 0          # bytes of the current overlong line dropped (cut mode)
+
+    def feed(self, data: bytes) -> None:
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            self._take(data[start:] if nl < 0 else data[start:nl])
+            if nl < 0:
+                return
+            self._emit()
+            start = nl + 1
+
+    def _limit(self, part: bytes) -> int:
+        """The bound for the current line: an int, or (small, prefix, big): `big` for a line that
+        starts with `prefix` (the one result event), `small` for every other line."""
+        if isinstance(self.max, int):
+            return self.max
+        small, prefix, big = self.max
+        head = bytes(self.buf[:len(prefix)]) + part[:len(prefix)]
+        head = head[:len(prefix)]
+        if len(head) < len(prefix):
+            return big if prefix.startswith(head) else small
+        return big if head == prefix else small
+
+    def _take(self, part: bytes) -> None:
+        limit = self._limit(part)
+        room = limit - len(self.buf)
+        if len(part) <= room:
+            self.buf += part
+            return
+        if not self.cut:
+            size = len(self.buf) + len(part)
+            self.buf = bytearray()
+            from ..errors import BoardProtocolError
+
+            raise BoardProtocolError(
+                f"the board sent a {self.what} line of more than {limit:,} bytes ({size:,} so far); "
+                "stopped reading it", device=self.device,
+                hint="a broken or tampered agent, or a wrapper around python on the board printing to stdout")
+        self.buf += part[:max(room, 0)]
+        self.dropped += len(part) - max(room, 0)
+
+    def _emit(self) -> None:
+        line = bytes(self.buf).rstrip(b"\r").decode("utf-8", "replace")
+        if self.dropped:
+            line += f" [... {self.dropped:,} more bytes of this line dropped]"
+        self.buf, self.dropped = bytearray(), 0
+        self.handler(line)
+
+    def flush(self) -> None:
+        if self.buf or self.dropped:
+            self._emit()
 
 
 class Transport(abc.ABC):
@@ -78,11 +156,17 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def stream(self, argv: list[str], *, stdin: bytes | None = None,
                on_stdout_line: LineHandler, on_stderr_line: LineHandler | None = None,
-               idle_timeout: float | None = 120.0) -> int:
+               idle_timeout: float | None = 120.0, deadline_s: float | None = None,
+               max_line_bytes: int | tuple = MAX_LINE_BYTES, heartbeat_s: float | None = None) -> int:
         """Run a command, calling the handlers for each line as it arrives; return exit status.
 
-        idle_timeout: fault if nothing arrives on stdout/stderr for that long.
-        A cut link or exit status -1 raises RemoteCommandError.
+        idle_timeout: fault if nothing arrives on stdout/stderr for that long. deadline_s: fault
+        (BoardProtocolError) if the command runs longer, whatever it prints. A line over
+        max_line_bytes (stdout: an int, or (small, prefix, big) for lines starting with prefix;
+        stderr lines are cut at 64 KiB) raises BoardProtocolError; the
+        command is stopped. heartbeat_s: keep stdin open after `stdin` and write a newline that
+        often (the agent's watchdog stops the job when they stop coming). A cut link or exit
+        status -1 raises RemoteCommandError.
         """
 
     @abc.abstractmethod
@@ -100,3 +184,6 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def remove(self, remote: str) -> None:
         """Delete one file if present (no shell involved)."""
+
+    def remove_empty_dir(self, remote: str) -> None:
+        """Delete a directory if it is empty (no shell involved); never fails."""

@@ -15,21 +15,58 @@ import time
 from ..errors import RemoteCommandError, TransferError, UserInputError
 from .base import PushReport, Transport, TransferResult
 
-# Python >= 3.8, stdlib only: prints {path: sha256 or null} for the paths in argv.
+# Python >= 3.8, stdlib only. argv: WORKDIR SWEEP(0|1) PATH...; prints one JSON line:
+# {"hashes": {path: sha256 or null}, "free_bytes": n|null, "swept": {...}|null}. With SWEEP=1 it
+# first removes what killed or crashed controllers leave behind: partial uploads
+# (cache/*.tmp-*) not written to for STALE_TMP_S, and run folders (runs/<job>) older than
+# STALE_RUN_S (a finished job's folder is removed right after its outputs are fetched).
+STALE_TMP_S, STALE_RUN_S = 120, 86400
 VERIFY_SCRIPT = """\
-import hashlib, json, sys
-out = {}
-for p in sys.argv[1:]:
+import hashlib, json, os, shutil, sys, time
+workdir, sweep, paths = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
+swept = None
+if sweep:
+    swept = {"tmp": [], "runs": [], "freed_bytes": 0}
+    now = time.time()
+    cache = os.path.join(workdir, "cache")
+    for name in (os.listdir(cache) if os.path.isdir(cache) else []):
+        p = os.path.join(cache, name)
+        try:
+            st = os.lstat(p)
+            if ".tmp-" in name and now - st.st_mtime > %(tmp)d:
+                os.unlink(p)
+                swept["tmp"].append(name)
+                swept["freed_bytes"] += st.st_size
+        except OSError:
+            pass
+    runs = os.path.join(workdir, "runs")
+    for name in (os.listdir(runs) if os.path.isdir(runs) else []):
+        p = os.path.join(runs, name)
+        try:
+            if os.path.isdir(p) and not os.path.islink(p) and now - os.lstat(p).st_mtime > %(run)d:
+                size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(p) for f in fs)
+                shutil.rmtree(p)
+                swept["runs"].append(name)
+                swept["freed_bytes"] += size
+        except OSError:
+            pass
+hashes = {}
+for p in paths:
     try:
         h = hashlib.sha256()
         with open(p, "rb") as f:
             for b in iter(lambda: f.read(1 << 20), b""):
                 h.update(b)
-        out[p] = h.hexdigest()
+        hashes[p] = h.hexdigest()
     except OSError:
-        out[p] = None
-sys.stdout.write("\\n" + json.dumps(out) + "\\n")
-"""
+        hashes[p] = None
+try:
+    free = shutil.disk_usage(workdir if os.path.isdir(workdir) else ".").free
+except OSError:
+    free = None
+sys.stdout.write("\\n" + json.dumps({"hashes": hashes, "free_bytes": free, "swept": swept}) + "\\n")
+""" % {"tmp": STALE_TMP_S, "run": STALE_RUN_S}
+SPACE_MARGIN_BYTES = 32 << 20      # beyond what the upload needs: outputs, run folders, the filesystem's own slack
 
 
 def board_workdir(workdir: str) -> str:
@@ -53,7 +90,11 @@ def verify(transport: Transport, python: str, paths: list[str]) -> dict[str, str
     """sha256 of each board path (None when missing), in one command."""
     if not paths:
         return {}
-    r = transport.run([python, "-c", VERIFY_SCRIPT, *paths])
+    return _verify(transport, python, ".", paths, sweep=False)["hashes"]
+
+
+def _verify(transport: Transport, python: str, workdir: str, paths: list[str], sweep: bool) -> dict:
+    r = transport.run([python, "-c", VERIFY_SCRIPT, board_workdir(workdir), "1" if sweep else "0", *paths])
     if r.exit_status == 127:
         raise RemoteCommandError(f"python {python!r} not found on the board", device=transport.name,
                                  hint="set `python:` in the inventory to the board's Python 3.8+ interpreter")
@@ -63,7 +104,10 @@ def verify(transport: Transport, python: str, paths: list[str]) -> dict[str, str
         raise RemoteCommandError(f"verifying the board cache failed (exit {r.exit_status}): {' | '.join(tail)}",
                                  device=transport.name, hint="is `python:` a working Python 3.8+?")
     try:
-        return json.loads(lines[-1])
+        out = json.loads(lines[-1])
+        if not isinstance(out, dict) or not isinstance(out.get("hashes"), dict):
+            raise ValueError("not the verify script's answer")
+        return out
     except ValueError:
         raise RemoteCommandError("verifying the board cache printed garbage", device=transport.name,
                                  hint="does the login shell print to stdout?") from None
@@ -85,9 +129,19 @@ def ensure_artifacts(transport: Transport, python: str, workdir: str,
         remote_of[sha] = remote
         wanted.setdefault(remote, (str(local), sha))
     t0 = time.perf_counter()
-    found = verify(transport, python, list(wanted))
+    answer = _verify(transport, python, workdir, list(wanted), sweep=True)   # and sweep the litter
+    found = answer["hashes"]
     report.verify_seconds += time.perf_counter() - t0
+    report.swept = answer.get("swept")
     todo = [r for r, (_, sha) in wanted.items() if found.get(r) != sha]
+    need = sum(os.path.getsize(wanted[r][0]) for r in todo if os.path.exists(wanted[r][0]))
+    free = answer.get("free_bytes")
+    if todo and isinstance(free, int) and free < need + SPACE_MARGIN_BYTES:
+        raise TransferError(f"the board has {free / 1e6:.1f} MB free at {board_workdir(workdir)}; this push needs "
+                            f"{need / 1e6:.1f} MB plus {SPACE_MARGIN_BYTES / 1e6:.0f} MB of margin; nothing was sent",
+                            device=transport.name,
+                            hint=f"free space on the board (`edgeeval devices clean {transport.name}` empties the "
+                                 "edgeeval cache) or point `workdir:` at a bigger disk")
     for remote, (local, sha) in wanted.items():
         if remote not in todo:
             size = os.path.getsize(local) if os.path.exists(local) else 0
@@ -105,3 +159,35 @@ def ensure_artifacts(transport: Transport, python: str, workdir: str,
                                 device=transport.name,
                                 hint="the local artifact changed since it was hashed, or the board's disk is failing")
     return remote_of, report
+
+
+# argv: WORKDIR; removes everything edgeeval keeps there (cache/, runs/), prints what it freed.
+CLEAN_SCRIPT = """\
+import json, os, shutil, sys
+workdir = sys.argv[1]
+out = {"files": 0, "freed_bytes": 0}
+for sub in ("cache", "runs"):
+    top = os.path.join(workdir, sub)
+    if not os.path.isdir(top) or os.path.islink(top):
+        continue
+    for d, _, fs in os.walk(top):
+        for f in fs:
+            try:
+                out["freed_bytes"] += os.lstat(os.path.join(d, f)).st_size
+                out["files"] += 1
+            except OSError:
+                pass
+    shutil.rmtree(top, ignore_errors=True)
+sys.stdout.write("\\n" + json.dumps(out) + "\\n")
+"""
+
+
+def clean(transport: Transport, python: str, workdir: str) -> dict:
+    """Empty the board's edgeeval cache and run folders; {"files", "freed_bytes"}."""
+    r = transport.run([python, "-c", CLEAN_SCRIPT, board_workdir(workdir)])
+    lines = [ln for ln in r.stdout.decode("utf-8", "replace").splitlines() if ln.startswith("{")]
+    if r.exit_status != 0 or not lines:
+        tail = r.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise RemoteCommandError(f"cleaning the board cache failed (exit {r.exit_status}): {' | '.join(tail)}",
+                                 device=transport.name, hint="is `python:` a working Python 3.8+?")
+    return json.loads(lines[-1])

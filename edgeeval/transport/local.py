@@ -15,8 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import RemoteCommandError, TransferError
-from .base import CommandResult, LineHandler, Transport, TransferResult
+from ..errors import DeviceError, RemoteCommandError, TransferError
+from .base import (MAX_LINE_BYTES, STDERR_LINE_BYTES, CommandResult, LineHandler, LineSplitter, Transport,
+                   TransferResult, deadline_error)
 
 
 class LocalTransport(Transport):
@@ -59,7 +60,9 @@ class LocalTransport(Transport):
         return CommandResult(list(argv), p.returncode, p.stdout, p.stderr)
 
     def stream(self, argv: list[str], *, stdin: bytes | None = None, on_stdout_line: LineHandler,
-               on_stderr_line: LineHandler | None = None, idle_timeout: float | None = 120.0) -> int:
+               on_stderr_line: LineHandler | None = None, idle_timeout: float | None = 120.0,
+               deadline_s: float | None = None, max_line_bytes: int | tuple = MAX_LINE_BYTES,
+               heartbeat_s: float | None = None) -> int:
         self.open()
         try:
             p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -75,13 +78,27 @@ class LocalTransport(Transport):
             try:
                 if stdin:
                     p.stdin.write(stdin)
+                    p.stdin.flush()
+                while heartbeat_s is not None and p.poll() is None:   # the agent's watchdog listens
+                    time.sleep(heartbeat_s)
+                    p.stdin.write(b"\n")
+                    p.stdin.flush()
                 p.stdin.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
 
         def pump(f, which):
-            for raw in iter(f.readline, b""):
-                q.put((which, raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")))
+            # the same bounded splitter as over SSH: linear time, a line over the limit is a fault
+            # (stdout) or cut (stderr); lines go to the queue, the fault too
+            splitter = (LineSplitter(lambda s: q.put((1, s)), max_line_bytes, device=self.name) if which == 1 else
+                        LineSplitter(lambda s: q.put((2, s)), STDERR_LINE_BYTES, cut=True, what="stderr",
+                                     device=self.name))
+            try:
+                for chunk in iter(lambda: f.read1(1 << 16), b""):
+                    splitter.feed(chunk)
+                splitter.flush()
+            except DeviceError as exc:
+                q.put((0, exc))
             q.put((which, None))
 
         threads = [threading.Thread(target=feed, daemon=True),
@@ -90,13 +107,24 @@ class LocalTransport(Transport):
         for t in threads:
             t.start()
         open_streams = 2
+        end = None if deadline_s is None else time.monotonic() + deadline_s
         try:
             while open_streams:
+                wait = idle_timeout
+                if end is not None:
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        raise deadline_error(argv, deadline_s, self.name)
+                    wait = left if wait is None else min(wait, left)
                 try:
-                    which, line = q.get(timeout=idle_timeout)
+                    which, line = q.get(timeout=wait)
                 except queue.Empty:
+                    if end is not None and time.monotonic() >= end:
+                        raise deadline_error(argv, deadline_s, self.name) from None
                     raise RemoteCommandError(f"`{argv[0]}` printed nothing for {idle_timeout:g} s; stopped it",
                                              device=self.name, hint="raise idle_timeout for slow models") from None
+                if which == 0:
+                    raise line
                 if line is None:
                     open_streams -= 1
                 elif which == 1:
@@ -148,6 +176,12 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise TransferError(f"cannot create {remote}: {exc}", device=self.name,
                                 hint="check permissions of the board directory") from None
+
+    def remove_empty_dir(self, remote: str) -> None:
+        try:
+            self.path(remote).rmdir()
+        except OSError:
+            pass          # not empty, or gone: left for the next push's sweep
 
     def remove(self, remote: str) -> None:
         try:

@@ -26,7 +26,8 @@ import paramiko
 
 from ..devices.target import parse_target
 from ..errors import ConnectError, DeviceError, HostKeyError, RemoteCommandError, TransferError, UserInputError
-from .base import CommandResult, LineHandler, Transport, TransferResult
+from .base import (MAX_LINE_BYTES, STDERR_LINE_BYTES, CommandResult, LineHandler, LineSplitter, Transport,
+                   TransferResult, deadline_error)
 
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes128-ctr", "aes256-gcm@openssh.com")
 CHUNK = 255 * 1024          # OpenSSH's sftp-server accepts requests up to 256 KiB
@@ -144,7 +145,7 @@ def check_host_key(target: SSHTarget, key: paramiko.PKey, device: str | None = N
     raise HostKeyError(
         f"unknown host key for {entry}: {key.get_name()} {fp} (not in {where})", device=device,
         hint=f"compare the fingerprint with the board's (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub "
-             f"on the board), then run `edgeeval devices trust {device}`")
+             f"on the board), then run `edgeeval devices trust {device} --fingerprint {fp}`")
 
 
 def _load_identity(path: str) -> tuple[paramiko.PKey | None, str | None]:
@@ -320,7 +321,7 @@ class SSHTransport(Transport):
                                   hint="check the board's power and network; it may have rebooted or crashed")
 
     # ---- commands -----------------------------------------------------------------------
-    def _exec(self, argv: list[str], stdin: bytes | None) -> paramiko.Channel:
+    def _exec(self, argv: list[str], stdin: bytes | None, keep_stdin: bool = False) -> paramiko.Channel:
         cmd = shlex.join([str(a) for a in argv])
         t = self._transport()
         try:
@@ -328,17 +329,27 @@ class SSHTransport(Transport):
             chan.exec_command(cmd)
             if stdin:
                 chan.sendall(stdin)
-            chan.shutdown_write()
+            if not keep_stdin:      # heartbeat mode: stdin stays open for the beats (_pump)
+                chan.shutdown_write()
             return chan
         except _LINK_ERRORS as exc:
             raise self._lost(f"`{argv[0]}`", exc) from None
 
     def _pump(self, chan: paramiko.Channel, argv: list[str], on_out, on_err,
-              idle_timeout: float | None, timeout: float | None) -> int:
-        """Read both streams until exit; call on_out/on_err with raw chunks."""
-        start = last = time.monotonic()
+              idle_timeout: float | None, timeout: float | None, deadline: bool = False,
+              heartbeat_s: float | None = None) -> int:
+        """Read both streams until exit; call on_out/on_err with raw chunks; with heartbeat_s,
+        write a newline on the command's stdin that often (the agent's watchdog listens)."""
+        start = last = next_beat = time.monotonic()
         try:
             while True:
+                if heartbeat_s is not None and time.monotonic() >= next_beat:
+                    if not chan.closed and not chan.exit_status_ready():
+                        try:
+                            chan.send(b"\n")     # never blocks the pump; a lost beat is not an error
+                        except (OSError, EOFError, paramiko.SSHException):
+                            pass
+                    next_beat = time.monotonic() + heartbeat_s
                 got = False
                 while chan.recv_ready():
                     data = chan.recv(1 << 16)
@@ -353,6 +364,8 @@ class SSHTransport(Transport):
                     got = True
                     on_err(data)
                 now = time.monotonic()
+                if timeout is not None and now - start > timeout and deadline:
+                    raise deadline_error(argv, timeout, self.name)   # checked even while output flows
                 if got:
                     last = now
                     continue
@@ -367,10 +380,11 @@ class SSHTransport(Transport):
                 if timeout is not None and now - start > timeout:
                     raise RemoteCommandError(f"`{argv[0]}` did not finish within {timeout:g} s; stopped it",
                                              device=self.name, hint="raise the command timeout for slow boards")
+                wait = 0.2 if heartbeat_s is None else max(0.0, min(0.2, next_beat - time.monotonic()))
                 if chan.eof_received:   # the pipe stays readable after EOF: wait for the status instead
-                    chan.status_event.wait(0.2)
+                    chan.status_event.wait(wait)
                 else:
-                    select.select([chan], [], [], 0.2)
+                    select.select([chan], [], [], wait)
         except _LINK_ERRORS as exc:
             raise self._lost(f"`{argv[0]}`", exc) from None
         finally:
@@ -391,10 +405,15 @@ class SSHTransport(Transport):
         return CommandResult(list(argv), status, bytes(out), bytes(err))
 
     def stream(self, argv: list[str], *, stdin: bytes | None = None, on_stdout_line: LineHandler,
-               on_stderr_line: LineHandler | None = None, idle_timeout: float | None = 120.0) -> int:
-        splitters = [_LineSplitter(on_stdout_line), _LineSplitter(on_stderr_line or (lambda s: None))]
-        chan = self._exec(argv, stdin)
-        status = self._pump(chan, argv, splitters[0].feed, splitters[1].feed, idle_timeout, None)
+               on_stderr_line: LineHandler | None = None, idle_timeout: float | None = 120.0,
+               deadline_s: float | None = None, max_line_bytes: int | tuple = MAX_LINE_BYTES,
+               heartbeat_s: float | None = None) -> int:
+        splitters = [LineSplitter(on_stdout_line, max_line_bytes, device=self.name),
+                     LineSplitter(on_stderr_line or (lambda s: None), STDERR_LINE_BYTES, cut=True,
+                                  what="stderr", device=self.name)]
+        chan = self._exec(argv, stdin, keep_stdin=heartbeat_s is not None)
+        status = self._pump(chan, argv, splitters[0].feed, splitters[1].feed, idle_timeout, deadline_s,
+                            deadline=True, heartbeat_s=heartbeat_s)
         for s in splitters:
             s.flush()
         return status
@@ -544,6 +563,14 @@ class SSHTransport(Transport):
             except FileNotFoundError:
                 pass
 
+    def remove_empty_dir(self, remote: str) -> None:
+        sftp = self._sftp_client()
+        with self._sftp_errors(f"removing {remote}"):
+            try:
+                sftp.rmdir(self._path(remote))
+            except (FileNotFoundError, OSError):
+                pass          # not empty, or gone: left for the next push's sweep
+
     def exists(self, remote: str) -> bool:
         sftp = self._sftp_client()
         with self._sftp_errors(f"checking {remote}"):
@@ -561,27 +588,6 @@ def _write_all_mv(self, out) -> None:
         if n <= 0:
             raise EOFError()
         out = out[n:]
-
-
-class _LineSplitter:
-    """Turn byte chunks into complete text lines for a handler; flush() emits the tail."""
-
-    def __init__(self, handler: LineHandler):
-        self.handler = handler
-        self.buf = b""
-
-    def feed(self, data: bytes) -> None:
-        self.buf += data
-        if b"\n" not in data:
-            return
-        *lines, self.buf = self.buf.split(b"\n")
-        for line in lines:
-            self.handler(line.rstrip(b"\r").decode("utf-8", "replace"))
-
-    def flush(self) -> None:
-        if self.buf:
-            line, self.buf = self.buf, b""
-            self.handler(line.rstrip(b"\r").decode("utf-8", "replace"))
 
 
 __all__ = ["SSHTarget", "SSHTransport", "resolve_target", "fingerprint", "check_host_key"]

@@ -193,6 +193,25 @@ def test_missing_model_file_is_an_error_event(board):
     assert not any(ev["event"] == "result" for ev in events)
 
 
+@pytest.mark.parametrize("which", ["model", "data"])
+def test_a_file_whose_sha256_is_not_the_jobs_is_never_loaded(tmp_path, which):
+    tiny_mlp(tmp_path / "cache" / "m.onnx")
+    write_eval_npz(tmp_path / "cache" / "d.npz", {"input": np.zeros((4, 64), np.float32)})
+    digest = {n: hashlib.sha256((tmp_path / "cache" / n).read_bytes()).hexdigest() for n in ("m.onnx", "d.npz")}
+    job = make_job("cache/m.onnx", "cache/d.npz", min_runs=1, min_seconds=0.0, model_sha256=digest["m.onnx"])
+    job["data"]["sha256"] = digest["d.npz"]
+    events, rc, _ = run_agent(tmp_path, ["run"], job)
+    assert rc == 0 and events[-1]["event"] == "result"          # the right files: measured
+    name = "m.onnx" if which == "model" else "d.npz"
+    with open(tmp_path / "cache" / name, "ab") as f:            # changed after the push check
+        f.write(b"\0")
+    events, rc, _ = run_agent(tmp_path, ["run"], job)
+    e = events[-1]
+    assert rc == 1 and e["type"] == "FileMismatchError" and "changed on the board after it was pushed" in e["message"]
+    assert not (tmp_path / "cache" / name).exists()             # removed: the next push replaces it
+    assert not any(ev["event"] in ("result", "phase") and ev.get("phase") == "timed" for ev in events)
+
+
 def test_input_names_mismatch_lists_both_sets(board):
     write_eval_npz(board / "cache" / "wrong.npz", {"pixels": np.zeros((3, 64), np.float32)})
     job = make_job("cache/mlp.onnx", "cache/wrong.npz", ["pixels"], min_runs=1, min_seconds=0.0)

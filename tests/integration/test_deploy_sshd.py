@@ -48,6 +48,9 @@ def test_full_deploy_of_every_variant_to_two_boards(sshd_lab, two_boards, built_
         assert not [n for n in names if ".tmp" in n], names
         for v in rep["variants"]:
             assert f"{v['model_sha256']}.onnx" in names
+        # every job's run folder went with its fetched outputs: nothing piles up on the board
+        runs = Path(board.board_dir) / "runs"
+        assert not runs.exists() or not list(runs.iterdir()), list(runs.iterdir())
         run_ids.append(rep["run_id"])
     # both runs are in the store, with raw data and provenance
     listed = as_json(cli("results", "list", "--store", store, "--json"))
@@ -92,8 +95,21 @@ def test_unknown_host_key_is_refused_then_trusted(sshd_lab, tmp_path, built_digi
         assert proc.returncode == 3, proc.stderr
         assert "SHA256:" in proc.stderr and "edgeeval devices trust stranger" in proc.stderr
         assert "Traceback" not in proc.stderr
+        # no terminal to confirm on, no fingerprint: refused, nothing written
         trust = cli("devices", "trust", board.name, "--inventory", inv)
+        assert trust.returncode == 2 and "no terminal to ask on: pass --fingerprint" in trust.stderr, trust.stderr
+        assert not (tmp_path / "kh").exists() or not (tmp_path / "kh").read_text().strip()
+        # the fingerprint a person read off the board's console: only that key is accepted
+        import base64
+        import hashlib
+        blob = base64.b64decode(board.host_public_key.split()[1])
+        right = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        wrong = "SHA256:" + base64.b64encode(hashlib.sha256(b"another key").digest()).decode().rstrip("=")
+        trust = cli("devices", "trust", board.name, "--inventory", inv, "--fingerprint", wrong)
+        assert trust.returncode == 3 and f"not the {wrong} you gave; nothing written" in trust.stderr, trust.stderr
+        trust = cli("devices", "trust", board.name, "--inventory", inv, "--fingerprint", right)
         assert trust.returncode == 0, trust.stderr
+        assert right in trust.stdout
         ok = cli("devices", "check", board.name, "--inventory", inv)
         assert ok.returncode == 0, ok.stderr + ok.stdout
         assert "ready" in ok.stdout
@@ -192,5 +208,55 @@ def test_board_without_onnxruntime_says_what_to_install(sshd_lab, tmp_path, buil
         assert dep.returncode == 3
         assert "onnxruntime" in dep.stderr and "pip install onnxruntime" in dep.stderr
         assert "Traceback" not in dep.stderr
+    finally:
+        sshd_lab.remove(board)
+
+
+def _agent_pids(board) -> list[int]:
+    """The board's running agent processes (`<workdir>/cache/<sha>.py run`), from /proc."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(str(board.board_dir).encode() in a and a.endswith(b".py") for a in argv) and b"run" in argv:
+            pids.append(int(d.name))
+    return pids
+
+
+@pytest.mark.parametrize("how", ["hung", "killed"])
+def test_the_agent_stops_when_the_controller_stops_listening(sshd_lab, tmp_path, built_digits, store, how):
+    """A hung controller (SIGSTOP: no heartbeats, the TCP link still up, as when the link is cut
+    silently) or a killed one (its connection closes): the board's agent stops by itself, within
+    its watchdog (8 s) and not after the 60 s it was asked to measure."""
+    import signal
+
+    board = sshd_lab.start_board(f"orphan-{how}")
+    try:
+        inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board])
+        proc = subprocess.Popen([sys.executable, "-m", "edgeeval", "deploy", str(RECIPE), "--device", board.name,
+                                 "--inventory", str(inv), "--store", str(store), "--variant", "fp32",
+                                 "--min-runs", "30", "--min-seconds", "60", "--warmup", "2"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _agent_pids(board):
+            assert proc.poll() is None, "deploy ended before its agent started"
+            time.sleep(0.1)
+        assert _agent_pids(board), "the agent never started"
+        time.sleep(2.0)                                   # well inside its 60 s timed phase
+        t0 = time.monotonic()
+        os.kill(proc.pid, signal.SIGSTOP if how == "hung" else signal.SIGKILL)
+        try:
+            while _agent_pids(board) and time.monotonic() - t0 < 30:
+                time.sleep(0.1)
+            gone_after = time.monotonic() - t0
+            assert not _agent_pids(board), "the agent kept running for a controller that is gone"
+            assert gone_after < (8 + 4 if how == "hung" else 5), gone_after
+        finally:
+            proc.kill()
+            proc.wait()
     finally:
         sshd_lab.remove(board)

@@ -107,3 +107,67 @@ def test_missing_python_is_explained(tmp_path):
     tr = LocalTransport("local", tmp_path)
     with pytest.raises(RemoteCommandError, match="python"):
         ensure_artifacts(tr, "no-such-python3.99", ".", [_artifact(tmp_path, "a.py", 3)])
+
+
+def test_clean_script_is_python38_syntax():
+    import ast
+
+    from edgeeval.transport.boardcache import CLEAN_SCRIPT
+    ast.parse(CLEAN_SCRIPT, feature_version=(3, 8))
+
+
+@pytest.mark.sshd
+def test_a_push_sweeps_what_killed_controllers_left_and_clean_empties_the_cache(
+        sshd_lab, two_boards, board_transport, tmp_path):
+    import time
+
+    from edgeeval.transport.boardcache import STALE_RUN_S, STALE_TMP_S, clean
+
+    b = two_boards[0]
+    tr = board_transport(b)
+    wd = b.board_dir / "litter"
+    (wd / "cache").mkdir(parents=True)
+    (wd / "runs" / "old-job").mkdir(parents=True)
+    (wd / "runs" / "live-job").mkdir(parents=True)
+    (wd / "runs" / "old-job" / "outputs.npz").write_bytes(b"x" * 5000)
+    stale = wd / "cache" / ("ab" * 32 + ".onnx.tmp-1a2b3c")      # an upload killed 10 minutes ago
+    stale.write_bytes(b"p" * 89_000)
+    fresh = wd / "cache" / ("cd" * 32 + ".onnx.tmp-4d5e6f")      # an upload still being written
+    fresh.write_bytes(b"q" * 1000)
+    for q in [wd, *wd.rglob("*")]:          # made here as root: the board's user owns its workdir
+        os.chmod(q, 0o777 if q.is_dir() else 0o666)
+    now = time.time()
+    os.utime(stale, (now - STALE_TMP_S - 600, now - STALE_TMP_S - 600))
+    os.utime(wd / "runs" / "old-job", (now - STALE_RUN_S - 60, now - STALE_RUN_S - 60))
+    _, rep = ensure_artifacts(tr, sshd_lab.board_python, str(wd), [_artifact(tmp_path, "m.onnx", 2000)])
+    assert rep.swept["tmp"] == [stale.name] and rep.swept["runs"] == ["old-job"]
+    assert rep.swept["freed_bytes"] == 89_000 + 5000
+    assert not stale.exists() and fresh.exists() and (wd / "runs" / "live-job").exists()
+    done = clean(tr, sshd_lab.board_python, str(wd))
+    assert done["files"] == 2 and done["freed_bytes"] == 2000 + 1000
+    assert not (wd / "cache").exists() and not (wd / "runs").exists()
+
+
+@pytest.mark.sshd
+def test_a_push_that_does_not_fit_is_refused_before_sending(sshd_lab, two_boards, board_transport, tmp_path):
+    import subprocess
+
+    b = two_boards[0]
+    small = b.board_dir / "small-disk"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(small)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        os.chmod(small, 0o777)
+        tr = board_transport(b)
+        big = _artifact(tmp_path, "big.onnx", 20_000_000)     # 20 MB + 32 MB margin > 40 MB
+        with pytest.raises(TransferError, match=r"has 4\d\.\d MB free .* needs 20\.0 MB plus 34 MB of margin"):
+            ensure_artifacts(tr, sshd_lab.board_python, str(small), [big])
+        assert not list(small.rglob("*.tmp-*")) and not list(small.rglob("*.onnx"))
+        ok = _artifact(tmp_path, "ok.onnx", 1_000_000)
+        _, rep = ensure_artifacts(tr, sshd_lab.board_python, str(small), [ok])
+        assert rep.bytes_sent == 1_000_000
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -65,3 +65,22 @@ def test_trust_records_jump_hosts_too(sshd_lab, two_boards, tmp_path):
     assert sorted(kh.read_text().splitlines()) == sorted([target.known_hosts_line, jump.known_hosts_line])
     with connect(dev) as tr:
         assert tr.run(["echo", "ok"]).stdout == b"ok\n"
+
+
+def test_trust_asks_and_writes_nothing_when_declined(sshd_lab, two_boards, tmp_path):
+    from edgeeval.errors import UserInputError
+
+    b = two_boards[0]
+    kh = tmp_path / "kh"
+    dev = _device(sshd_lab, b, tmp_path, kh)
+    asked = []
+    with pytest.raises(UserInputError, match="not trusted"):
+        trust(dev, echo=None, confirm=lambda q: asked.append(q) or False)
+    assert "SHA256:" in asked[0] and (not kh.exists() or kh.read_text() == "")
+    fp, _ = trust(dev, echo=None, confirm=lambda q: True)
+    assert kh.read_text().split() == b.known_hosts_line.split()
+    # a given fingerprint is matched exactly (padding and prefix optional) and needs no question
+    kh.unlink()
+    assert trust(dev, echo=None, fingerprint=fp[7:] + "=", confirm=lambda q: pytest.fail("asked"))[0] == fp
+    with pytest.raises(HostKeyError, match="not the SHA256:AAAA you gave"):
+        trust(dev, echo=None, fingerprint="SHA256:AAAA", replace=True)
