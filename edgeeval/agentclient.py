@@ -148,8 +148,20 @@ class BoardSession:
             raise _agent_error(error, self.device)
         if status != 0 or result is None:
             tail = "\n    ".join(stderr_tail[-15:]) or "(no stderr)"
+            how = f"exited with status {status}"
+            if status > 128:      # the shell's 128 + N: killed by signal N
+                import signal
+
+                try:
+                    sig = signal.Signals(status - 128).name
+                except ValueError:
+                    sig = f"signal {status - 128}"
+                how = (f"was killed by {sig} (exit status {status})"
+                       + ("; SIGKILL is what the OOM killer sends" if sig == "SIGKILL" else ""))
+            elif status == 75:
+                how = "stopped itself: its watchdog heard no heartbeat from this controller (exit status 75)"
             raise AgentError(
-                f"the agent exited with status {status} without a result; its last stderr lines:\n    {tail}",
+                f"the agent {how} without a result; its last stderr lines:\n    {tail}",
                 device=self.device, remote_type="crash", remote_traceback="\n".join(stderr_tail))
         return lim.check_result(result, job, self.device, self.job_margin)
 

@@ -161,11 +161,12 @@ def test_ssh_targets_are_checked_by_devices_list(folder):
     inv.write_text("devices:\n  - name: ok\n    ssh: pi@pi5.lab:22\n"
                    "  - name: pw\n    ssh: 'pi:hunter2@pi5.lab'\n"
                    "  - name: port\n    ssh: pi@pi5.lab:70000\n"
-                   "  - name: tilde\n    ssh: pi@pi5.lab\n    workdir: ~bob/x\n")
+                   "  - name: tilde\n    ssh: pi@pi5.lab\n    workdir: ~bob/x\n"
+                   "  - name: url\n    ssh: 'ssh://pi:s3cr3t@pi5.lab:22'\n")
     err = assert_clean_exit_2(["devices", "list", "--inventory", inv], folder,
                               f"{inv}:5: field devices.1.ssh", "password", f"{inv}:7: field devices.2.ssh",
-                              "1-65535", "devices.3.workdir")
-    assert "hunter2" not in err
+                              "1-65535", "devices.3.workdir", f"{inv}:12: field devices.4.ssh")
+    assert "hunter2" not in err and "s3cr3t" not in err
 
 
 def test_recipe_callables_from_the_standard_library_are_refused(folder):

@@ -36,6 +36,7 @@ class TransferResult:
     bytes_sent: int          # 0 when skipped
     seconds: float
     skipped: bool = False
+    resumed_from: int = 0    # bytes already on the board from a cut-off upload, not sent again
 
 
 @dataclass
@@ -170,8 +171,9 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
-    def put_file(self, local: str, remote: str) -> TransferResult:
-        """Upload to `remote` atomically: write remote+'.tmp-<random>', then rename."""
+    def put_file(self, local: str, remote: str, *, resume: bool = True) -> TransferResult:
+        """Upload to `remote` atomically: write a temporary name beside it, then rename;
+        `resume`: a transport may continue an upload that was cut off (TransferResult.resumed_from)."""
 
     @abc.abstractmethod
     def get_file(self, remote: str, local: str) -> int:

@@ -33,7 +33,9 @@ if sweep:
         p = os.path.join(cache, name)
         try:
             st = os.lstat(p)
-            if ".tmp-" in name and now - st.st_mtime > %(tmp)d:
+            # a cut-off upload (.tmp-part) is kept a day for the next push to continue
+            limit = %(run)d if name.endswith(".tmp-part") else %(tmp)d
+            if ".tmp-" in name and now - st.st_mtime > limit:
                 os.unlink(p)
                 swept["tmp"].append(name)
                 swept["freed_bytes"] += st.st_size
@@ -153,6 +155,12 @@ def ensure_artifacts(transport: Transport, python: str, workdir: str,
         t0 = time.perf_counter()
         again = verify(transport, python, todo)
         report.verify_seconds += time.perf_counter() - t0
+        resumed = {t.remote for t in report.transfers if t.resumed_from}
+        retry = [r for r in todo if again.get(r) != wanted[r][1] and r in resumed]
+        for remote in retry:       # the continued part was not the start of this file: send it whole
+            report.transfers.append(transport.put_file(wanted[remote][0], remote, resume=False))
+        if retry:
+            again.update(verify(transport, python, retry))
         bad = [r for r in todo if again.get(r) != wanted[r][1]]
         if bad:
             raise TransferError(f"{len(bad)} file(s) differ from their sha256 after upload: {', '.join(bad)}",

@@ -137,7 +137,7 @@ class LocalTransport(Transport):
                 p.kill()
                 p.wait()
 
-    def put_file(self, local: str, remote: str) -> TransferResult:
+    def put_file(self, local: str, remote: str, *, resume: bool = True) -> TransferResult:
         dst = self.path(remote)
         tmp = dst.with_name(f"{dst.name}.tmp-{secrets.token_hex(6)}")
         t0 = time.perf_counter()

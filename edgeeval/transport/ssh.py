@@ -392,6 +392,14 @@ class SSHTransport(Transport):
                 chan.close()
         status = chan.exit_status if chan.exit_status_ready() else -1
         if status == -1:
+            if self._t is not None and self._t.is_active():
+                # the session ended without an exit status while the link is up: sshd reports a
+                # process killed by a signal as exit-signal, which carries no status
+                chan.close()
+                raise RemoteCommandError(
+                    f"`{argv[0]}` on the board ended without an exit status: it was killed by a signal "
+                    "(the OOM killer, a kill, a watchdog on the board); the link is still up", device=self.name,
+                    hint="check the board's memory and its kernel log (dmesg) for the kill")
             raise self._lost(f"`{argv[0]}`")
         chan.close()
         return status
@@ -467,32 +475,50 @@ class SSHTransport(Transport):
                 self._chunk = paramiko.SFTPFile.MAX_REQUEST_SIZE
         return self._chunk
 
-    def put_file(self, local: str, remote: str) -> TransferResult:
+    def put_file(self, local: str, remote: str, *, resume: bool = True) -> TransferResult:
+        """Upload to `remote` via `remote.tmp-part`, then rename. A `.tmp-part` left by an upload
+        that was cut off (a killed controller, a dropped link) is continued from its size when
+        `resume`; the caller verifies the sha256 of the result (boardcache) and retries in full
+        with resume=False when a resumed file is wrong."""
         remote_p = self._path(remote)
-        tmp = f"{remote_p}.tmp-{secrets.token_hex(6)}"
+        part = f"{remote_p}.tmp-part"
         size = os.path.getsize(local)
         t0 = time.perf_counter()
         sftp = self._sftp_client()
         chunk = self._chunk_size(sftp)
         with self._sftp_errors(f"upload of {local} to {remote}"):
+            offset = 0
+            if resume:
+                try:
+                    have = sftp.stat(part).st_size
+                    offset = have if 0 < have < size else 0
+                except FileNotFoundError:
+                    pass
             try:
-                with open(local, "rb") as src, sftp.open(tmp, "wb") as dst:
+                with open(local, "rb") as src, sftp.open(part, "ab" if offset else "wb") as dst:
                     dst.set_pipelined(True)
                     dst.MAX_REQUEST_SIZE = chunk  # one SFTP request per chunk, not 32 KiB pieces
+                    src.seek(offset)
                     while True:
                         data = src.read(chunk)
                         if not data:
                             break
                         dst.write(data)
-                if sftp.stat(tmp).st_size != size:
+                if sftp.stat(part).st_size != size:
+                    self._try_remove(part)
                     raise TransferError(f"upload of {local} to {remote}: size differs after upload",
                                         device=self.name, hint="is the board's disk full?")
-                self._rename(sftp, tmp, remote_p)
-            except BaseException:
-                self._try_remove(tmp)
+                self._rename(sftp, part, remote_p)
+            except TransferError:
                 raise
-        return TransferResult(local=str(local), remote=remote, size=size, bytes_sent=size,
-                              seconds=time.perf_counter() - t0)
+            except BaseException:
+                # a cut link keeps what arrived for the next push to continue; anything else
+                # (a local error, Ctrl-C with the link up) removes it
+                if self._t is not None and self._t.is_active():
+                    self._try_remove(part)
+                raise
+        return TransferResult(local=str(local), remote=remote, size=size, bytes_sent=size - offset,
+                              seconds=time.perf_counter() - t0, resumed_from=offset)
 
     def _rename(self, sftp: paramiko.SFTPClient, src: str, dst: str) -> None:
         try:

@@ -260,3 +260,39 @@ def test_the_agent_stops_when_the_controller_stops_listening(sshd_lab, tmp_path,
             proc.wait()
     finally:
         sshd_lab.remove(board)
+
+
+@pytest.mark.parametrize("victim", ["agent", "shell"])
+def test_a_process_killed_on_the_board_is_not_a_lost_link(sshd_lab, tmp_path, built_digits, store, victim):
+    """The OOM killer (SIGKILL) takes the agent, or the `sh -c` that sshd runs it under: the
+    message says so, and never that the link was lost (the link is fine)."""
+    import signal
+
+    board = sshd_lab.start_board(f"victim-{victim}")
+    try:
+        inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board])
+        proc = subprocess.Popen([sys.executable, "-m", "edgeeval", "deploy", str(RECIPE), "--device", board.name,
+                                 "--inventory", str(inv), "--store", str(store), "--variant", "fp32",
+                                 "--min-runs", "30", "--min-seconds", "60", "--warmup", "2"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _agent_pids(board):
+            time.sleep(0.1)
+        (pid,) = _agent_pids(board)
+        time.sleep(1.0)
+        if victim == "shell":
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            comm = Path(f"/proc/{ppid}/comm").read_text().strip()
+            if comm.startswith("sshd"):
+                pytest.skip("this sshd's shell execs the agent directly: there is no wrapper to kill")
+            pid = ppid
+        os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        assert "was lost" not in err and "Traceback" not in err, err
+        if victim == "agent":
+            assert "was killed by SIGKILL (exit status 137); SIGKILL is what the OOM killer sends" in err, err
+        else:
+            assert "killed by a signal" in err and "the link is still up" in err, err
+    finally:
+        sshd_lab.remove(board)

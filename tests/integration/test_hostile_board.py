@@ -90,6 +90,25 @@ def test_the_planted_secret_never_reaches_store_json_or_stderr(built_digits, tmp
     assert len(error) < 10_000, len(error)
 
 
+@pytest.mark.skipif(not os.environ.get("EDGEEVAL_TEST_PG_URL"), reason="set EDGEEVAL_TEST_PG_URL (.ci/run does)")
+def test_the_planted_secret_never_reaches_the_postgresql_store(built_digits, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    url = os.environ["EDGEEVAL_TEST_PG_URL"]
+    inv = _inventory(tmp_path, "big-error")
+    proc = cli("deploy", RECIPE, "--inventory", inv, "--store", url, "--json", *FAST)
+    assert proc.returncode == 3, proc.stderr
+    run_id = json.loads(proc.stdout)["run_id"]
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as con:
+        rows = [*con.execute(text("select * from runs where id = :i"), {"i": run_id}),
+                *con.execute(text("select * from variant_results where run_id = :i"), {"i": run_id})]
+    engine.dispose()
+    dump = "\n".join(map(str, rows))
+    assert rows and "device_error" in dump and "[scrubbed]" in dump
+    assert PLANTED_SECRET not in dump
+
+
 def test_a_suspicious_wall_time_is_flagged_not_passed_silently(built_digits, tmp_path):
     inv = _inventory(tmp_path, "tiny-wall")
     store = tmp_path / "r.db"
@@ -124,18 +143,16 @@ def test_a_model_swapped_on_the_board_is_never_measured(built_digits, tmp_path):
 
 
 @pytest.mark.sshd
-@pytest.mark.parametrize("rule, words", [
-    ("huge-line", "line of more than 1,048,576 bytes"),
-    ("absurd-latency", "latencies_ns[0]"),
-    ("big-error", "RuntimeError: failed with password=[scrubbed]"),
-    ("slow-progress", "ran past its deadline"),
-])
-def test_the_same_over_a_real_sshd_board(sshd_lab, built_digits, tmp_path, rule, words):
+@pytest.mark.parametrize("rule", list(CASES))
+def test_the_same_over_a_real_sshd_board(sshd_lab, built_digits, tmp_path, rule):
+    """Every case again through the SSH transport (its own channel pump, the same splitter and deadline)."""
+    words = CASES[rule][1]
     board = sshd_lab.start_board(f"hostile-{rule}")
     try:
         wrapper = write_wrapper(Path(board.board_dir) / "hostile-python", rule, python=sshd_lab.board_python)
         os.chmod(wrapper, 0o755)
-        inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board], python=str(wrapper), timeouts={"job_margin": 5})
+        margin = 5 if rule.endswith("-progress") else 600
+        inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board], python=str(wrapper), timeouts={"job_margin": margin})
         recipe = RECIPE
         if rule == "slow-progress":
             data = yaml.safe_load(RECIPE.read_text())

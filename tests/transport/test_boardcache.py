@@ -171,3 +171,29 @@ def test_a_push_that_does_not_fit_is_refused_before_sending(sshd_lab, two_boards
         assert rep.bytes_sent == 1_000_000
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+@pytest.mark.sshd
+def test_an_upload_cut_off_is_continued_and_a_wrong_part_is_sent_again(sshd_lab, two_boards, board_transport,
+                                                                      tmp_path):
+    b = two_boards[0]
+    tr = board_transport(b)
+    wd = b.board_dir / "resume"
+    (wd / "cache").mkdir(parents=True)
+    os.chmod(wd, 0o777)
+    os.chmod(wd / "cache", 0o777)
+    local, sha, suffix = _artifact(tmp_path, "big.onnx", 3_000_000)
+    part = wd / "cache" / f"{sha}{suffix}.tmp-part"            # what a controller killed mid-push leaves
+    part.write_bytes(Path(local).read_bytes()[:1_200_000])
+    os.chmod(part, 0o666)
+    _, rep = ensure_artifacts(tr, sshd_lab.board_python, str(wd), [(local, sha, suffix)])
+    (t,) = rep.transfers
+    assert t.resumed_from == 1_200_000 and t.bytes_sent == 1_800_000 and not part.exists()
+    assert hashlib.sha256((wd / "cache" / f"{sha}{suffix}").read_bytes()).hexdigest() == sha
+    # a part that is not the start of this file (another version, a bad disk): detected, sent whole
+    (wd / "cache" / f"{sha}{suffix}").unlink()
+    part.write_bytes(os.urandom(500_000))
+    os.chmod(part, 0o666)
+    _, rep = ensure_artifacts(tr, sshd_lab.board_python, str(wd), [(local, sha, suffix)])
+    assert [t.bytes_sent for t in rep.transfers] == [2_500_000, 3_000_000]
+    assert hashlib.sha256((wd / "cache" / f"{sha}{suffix}").read_bytes()).hexdigest() == sha
