@@ -227,6 +227,21 @@ def _agent_pids(board) -> list[int]:
     return pids
 
 
+def _long_deploy_with_its_agent_running(board, inv, store, **popen) -> tuple[subprocess.Popen, int]:
+    """Start a 60 s fp32 deploy to `board`; return (the controller process, the agent's pid) once
+    the agent runs on the board."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgeeval", "deploy", str(RECIPE), "--device", board.name,
+                             "--inventory", str(inv), "--store", str(store), "--variant", "fp32",
+                             "--min-runs", "30", "--min-seconds", "60", "--warmup", "2"], cwd=ROOT, **popen)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _agent_pids(board):
+        assert proc.poll() is None, "deploy ended before its agent started"
+        time.sleep(0.1)
+    pids = _agent_pids(board)
+    assert len(pids) == 1, f"agent processes on the board: {pids}"
+    return proc, pids[0]
+
+
 @pytest.mark.parametrize("how", ["hung", "killed"])
 def test_the_agent_stops_when_the_controller_stops_listening(sshd_lab, tmp_path, built_digits, store, how):
     """A hung controller (SIGSTOP: no heartbeats, the TCP link still up, as when the link is cut
@@ -237,15 +252,8 @@ def test_the_agent_stops_when_the_controller_stops_listening(sshd_lab, tmp_path,
     board = sshd_lab.start_board(f"orphan-{how}")
     try:
         inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board])
-        proc = subprocess.Popen([sys.executable, "-m", "edgeeval", "deploy", str(RECIPE), "--device", board.name,
-                                 "--inventory", str(inv), "--store", str(store), "--variant", "fp32",
-                                 "--min-runs", "30", "--min-seconds", "60", "--warmup", "2"], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _agent_pids(board):
-            assert proc.poll() is None, "deploy ended before its agent started"
-            time.sleep(0.1)
-        assert _agent_pids(board), "the agent never started"
+        proc, _ = _long_deploy_with_its_agent_running(board, inv, store, stdout=subprocess.DEVNULL,
+                                                      stderr=subprocess.DEVNULL)
         time.sleep(2.0)                                   # well inside its 60 s timed phase
         t0 = time.monotonic()
         os.kill(proc.pid, signal.SIGSTOP if how == "hung" else signal.SIGKILL)
@@ -271,14 +279,8 @@ def test_a_process_killed_on_the_board_is_not_a_lost_link(sshd_lab, tmp_path, bu
     board = sshd_lab.start_board(f"victim-{victim}")
     try:
         inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board])
-        proc = subprocess.Popen([sys.executable, "-m", "edgeeval", "deploy", str(RECIPE), "--device", board.name,
-                                 "--inventory", str(inv), "--store", str(store), "--variant", "fp32",
-                                 "--min-runs", "30", "--min-seconds", "60", "--warmup", "2"], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _agent_pids(board):
-            time.sleep(0.1)
-        (pid,) = _agent_pids(board)
+        proc, pid = _long_deploy_with_its_agent_running(board, inv, store, stdout=subprocess.PIPE,
+                                                        stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
         if victim == "shell":
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
