@@ -266,7 +266,10 @@ def _power_rows(s: dict) -> list[tuple[str, str]]:
 
 def _size_mb(v: dict) -> str:
     b = v.get("model_size_bytes")
-    return "—" if b is None else (f"{b / 1e6:.2f}" if b < 1e8 else f"{b / 1e6:.0f}")
+    if b is None:
+        return "—"
+    mb = b / 1e6      # about 3 significant digits at any size: 0.0047 for a 4.7 kB forest, never 0.00
+    return f"{mb:.2g}" if mb < 0.1 else f"{mb:.2f}" if mb < 100 else f"{mb:.0f}"
 
 
 def _metric(v: dict) -> tuple[str, str]:
