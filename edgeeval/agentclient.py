@@ -10,6 +10,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .agent.agent import WATCHDOG_EXIT
 from .errors import AgentError, BoardProtocolError, RemoteCommandError
 from .provenance import AGENT_PATH, agent_sha256
 from .transport.base import PushReport, Transport
@@ -91,7 +92,8 @@ class BoardSession:
         error: dict | None = None
         stderr_tail: list[str] = []
         events = 0
-        allowed = lim.max_events(job, self.job_margin)
+        deadline = lim.deadline_s(job, self.job_margin)
+        allowed = lim.max_events(deadline)
 
         def on_stdout(line: str) -> None:
             nonlocal result, error, events
@@ -102,7 +104,7 @@ class BoardSession:
             if events > allowed:
                 raise BoardProtocolError(f"the board sent more than {allowed:,} events for one job; stopped it",
                                          device=self.device, hint="a broken or tampered agent")
-            if len(line) > lim.EVENT_LINE_BYTES and not line.startswith('{"event":"result"'):
+            if len(line) > lim.EVENT_LINE_BYTES and not line.startswith(lim.RESULT_LINE_PREFIX):
                 raise BoardProtocolError(f"the board sent a {len(line):,}-byte event (limit "
                                          f"{lim.EVENT_LINE_BYTES:,} for anything but the result); stopped it",
                                          device=self.device, hint="a broken or tampered agent")
@@ -136,13 +138,12 @@ class BoardSession:
             stderr_tail.append(line.rstrip())
             del stderr_tail[:-40]
 
-        deadline = lim.deadline_s(job, self.job_margin)
         job = {**job, "watchdog_s": WATCHDOG_S}   # the agent stops when our heartbeats stop
         status = self.transport.stream(
             [self.python, self.agent, "run"], stdin=json.dumps(job).encode() + b"\n",
             on_stdout_line=on_stdout, on_stderr_line=on_stderr, idle_timeout=idle_timeout,
-            deadline_s=deadline, max_line_bytes=(lim.EVENT_LINE_BYTES, b'{"event":"result"',
-                                                 lim.max_result_line_bytes(job)),
+            deadline_s=deadline, max_line_bytes=(lim.EVENT_LINE_BYTES, lim.RESULT_LINE_PREFIX.encode(),
+                                                 lim.max_result_line_bytes(job, deadline)),
             heartbeat_s=HEARTBEAT_S)
         if error is not None:
             raise _agent_error(error, self.device)
@@ -158,12 +159,12 @@ class BoardSession:
                     sig = f"signal {status - 128}"
                 how = (f"was killed by {sig} (exit status {status})"
                        + ("; SIGKILL is what the OOM killer sends" if sig == "SIGKILL" else ""))
-            elif status == 75:
-                how = "stopped itself: its watchdog heard no heartbeat from this controller (exit status 75)"
+            elif status == WATCHDOG_EXIT:
+                how = f"stopped itself: its watchdog heard no heartbeat from this controller (exit status {status})"
             raise AgentError(
                 f"the agent {how} without a result; its last stderr lines:\n    {tail}",
                 device=self.device, remote_type="crash", remote_traceback="\n".join(stderr_tail))
-        return lim.check_result(result, job, self.device, self.job_margin)
+        return lim.check_result(result, job, self.device, deadline)
 
     def fetch(self, remote: str, local: str) -> None:
         """Download a job's output, then remove it and its run folder from the board (what a

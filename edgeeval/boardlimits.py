@@ -28,6 +28,7 @@ DEADLINE_MARGIN_S = 600.0
 FIND_MAX_QPS_RUNS = 24            # the agent's QPS search runs at most this many server runs
 EVENTS_BASE, EVENTS_PER_S = 2_000, 20    # progress comes 4 times a second: 5x headroom
 EVENT_LINE_BYTES = 1 << 20
+RESULT_LINE_PREFIX = '{"event":"result"'   # how the agent writes its result line (json.dumps, event first)
 RESULT_BYTES_PER_RUN = 80         # latencies and per-query arrays as JSON integers, generously
 MAX_RESULT_LINE_BYTES = 1 << 30
 MESSAGE_CHARS, TRACEBACK_CHARS = 4096, 65536
@@ -68,18 +69,19 @@ def deadline_s(job: dict, margin: float = DEADLINE_MARGIN_S) -> float:
     return 2.0 * total + margin
 
 
-def max_result_line_bytes(job: dict) -> int:
+def max_result_line_bytes(job: dict, deadline: float) -> int:
+    """The bound of the one line starting RESULT_LINE_PREFIX (`deadline`: deadline_s(job, margin))."""
     t = job.get("timing") or {}
     runs = _f(t.get("max_runs"), 1e6) + _f(t.get("warmup"), 10)
     sc = job.get("scenario") or {}
     mult = max(1, len(sc.get("batch_sizes") or [1])) if sc.get("name") == "offline" else 1
-    power_samples = deadline_s(job) / max(_f((job.get("power") or {}).get("sample_interval_s"), 0.05), 1e-3)
+    power_samples = deadline / max(_f((job.get("power") or {}).get("sample_interval_s"), 0.05), 1e-3)
     return int(min(MAX_RESULT_LINE_BYTES, EVENT_LINE_BYTES + RESULT_BYTES_PER_RUN * runs * mult
                    + (64 * power_samples if job.get("power") else 0)))
 
 
-def max_events(job: dict, margin: float = DEADLINE_MARGIN_S) -> int:
-    return int(EVENTS_BASE + EVENTS_PER_S * deadline_s(job, margin))
+def max_events(deadline: float) -> int:
+    return int(EVENTS_BASE + EVENTS_PER_S * deadline)
 
 
 def cut(text: Any, limit: int) -> str:
@@ -132,10 +134,9 @@ def _ns_list(ev: dict, key: str, device, hi_ns: int, *, required: bool) -> list 
     return v
 
 
-def check_result(ev: dict, job: dict, device: str | None, margin: float = DEADLINE_MARGIN_S) -> dict:
-    """Raise BoardProtocolError for values the job cannot produce; return the event with a
-    `suspicious` list (possibly empty) for values that are possible but doubtful."""
-    limit_s = deadline_s(job, margin)
+def check_result(ev: dict, job: dict, device: str | None, limit_s: float) -> dict:
+    """Raise BoardProtocolError for values the job cannot produce (`limit_s`: the job's deadline);
+    return the event with a `suspicious` list (possibly empty) for values possible but doubtful."""
     hi_ns = int(limit_s * 1e9)
     lat = _ns_list(ev, "latencies_ns", device, hi_ns, required=True)
     _ns_list(ev, "warmup_ns", device, hi_ns, required=False)
@@ -158,8 +159,7 @@ def check_result(ev: dict, job: dict, device: str | None, margin: float = DEADLI
         raise _bad(device, "accuracy.outputs_sha256", f"{cut(acc['outputs_sha256'], 80)!r}")
     suspicious = []
     wall = ev.get("timed_wall_s")
-    if (wall is not None and not sc.get("name") in ("server", "multi-stream")
-            and sc.get("name") != "offline" and wall < 0.99 * sum(lat) / 1e9):
+    if wall is not None and sc.get("name") in (None, "single-stream") and wall < 0.99 * sum(lat) / 1e9:
         suspicious.append(f"timed_wall_s {wall:g} s is shorter than the {sum(lat) / 1e9:g} s of latencies it "
                           "contains (single-stream runs one call at a time)")
     ev["suspicious"] = suspicious

@@ -236,23 +236,19 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
 
 def _fetch_outputs(board, remote: str, result: dict, device: str) -> dict:
     """Download the board's outputs; their sha256 must be the one its result names."""
-    import hashlib
-
     import numpy as np
 
     from .errors import BoardProtocolError
+    from .provenance import sha256_file
 
     want = (result.get("accuracy") or {}).get("outputs_sha256")
     with tempfile.TemporaryDirectory() as td:
         local_out = Path(td) / "outputs.npz"
         board.fetch(remote, str(local_out))
-        h = hashlib.sha256()
-        with open(local_out, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        if want is not None and h.hexdigest() != want:
+        got = sha256_file(local_out)
+        if want is not None and got != want:
             raise BoardProtocolError(f"the outputs file fetched from the board ({remote}) has sha256 "
-                                     f"{h.hexdigest()[:16]}…, not the {str(want)[:16]}… its result names; "
+                                     f"{got[:16]}…, not the {str(want)[:16]}… its result names; "
                                      "nothing of this variant was stored", device=device,
                                      hint="the file changed on the board after the run, or the link corrupted it")
         try:

@@ -542,18 +542,15 @@ def _verified(path, what, sha256):
     mismatching file is removed, so the next deploy pushes the right one again."""
     _existing(path, what)
     if sha256:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        if h.hexdigest() != sha256:
+        got = _file_sha256(path)
+        if got != sha256:
             try:
                 os.unlink(path)
             except OSError:
                 pass
             raise FileMismatchError("%s %s has sha256 %s..., not the %s... the job names: the file changed on "
                                     "the board after it was pushed; removed it (the next deploy pushes it again)"
-                                    % (what, path, h.hexdigest()[:16], str(sha256)[:16]))
+                                    % (what, path, got[:16], str(sha256)[:16]))
     return path
 
 
@@ -616,6 +613,10 @@ def write_npz(path, arrays):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return _file_sha256(path)
+
+
+def _file_sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
