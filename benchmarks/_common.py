@@ -30,15 +30,54 @@ def pin_to_last_cpu() -> None:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
 
 
-def paired_bootstrap_ci(e, g, reps: int = 4000, seed: int = 0) -> list:
-    """95% percentile-bootstrap interval of mean(e)/mean(g), resampling rounds (pairs kept)."""
+def paired_bootstrap_ci(e, g, reps: int = 4000, seed: int = 0, confidence: float = 0.95) -> list:
+    """95% interval of mean(e)/mean(g) by the paired bootstrap over rounds (scipy.stats.bootstrap,
+    BCa): a round's two figures are resampled together, so what a round shares (the machine's
+    state at that moment) cancels in the ratio."""
     import numpy as np
+    from scipy.stats import bootstrap
 
     e, g = np.asarray(e, dtype=float), np.asarray(g, dtype=float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(e), (reps, len(e)))
-    ratios = np.sort(e[idx].mean(axis=1) / g[idx].mean(axis=1))
-    return [float(ratios[int(0.025 * reps)]), float(ratios[int(0.975 * reps) - 1])]
+    res = bootstrap((e, g), lambda a, b, axis: a.mean(axis=axis) / b.mean(axis=axis), paired=True,
+                    vectorized=True, n_resamples=reps, confidence_level=confidence, method="BCa",
+                    random_state=np.random.default_rng(seed))
+    return [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+
+
+def rotated(kinds: list[str], r: int) -> list[str]:
+    """The kinds' order in round r: rotated by one each round, reversed every other cycle, so no
+    kind always runs first, last or after the same neighbour."""
+    n = len(kinds)
+    order = kinds[r % n:] + kinds[:r % n]
+    return order[::-1] if (r // n) % 2 else order
+
+
+def interleaved(kinds: list[str], rounds: int, measure, log=None) -> list[dict]:
+    """Run measure(kind) for every kind in each of `rounds` rounds, order rotated; returns rows
+    {"round", "order", kind: figure}. Each measure call should start a fresh process pinned to
+    one CPU (pin_to_last_cpu) so kinds share a core and never a warmed-up interpreter."""
+    rows = []
+    for r in range(rounds):
+        order = rotated(list(kinds), r)
+        row = {"round": r, "order": "/".join(order)}
+        for kind in order:
+            row[kind] = measure(kind)
+        rows.append(row)
+        if log is not None:
+            log(row)
+    return rows
+
+
+def ratio_of_means(rows: list[dict], a: str, b: str, key=None) -> dict:
+    """mean(a)/mean(b) over the rounds with its paired-bootstrap 95% interval, and the median of
+    the per-round ratios (a check on the mean)."""
+    import numpy as np
+
+    get = key or (lambda v: v)
+    va = np.array([get(r[a]) for r in rows], dtype=float)
+    vb = np.array([get(r[b]) for r in rows], dtype=float)
+    return {"ratio": float(va.mean() / vb.mean()), "ci95": paired_bootstrap_ci(va, vb),
+            "median_round_ratio": median((va / vb).tolist()), "rounds": len(rows)}
 
 
 # Memory-layout randomisation (docs/decisions.md, "Harness comparisons are decomposed"): a process's

@@ -36,8 +36,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import (SHUFFLE_ENV, agent_argv, emit, median, paired_bootstrap_ci, pctl,  # noqa: E402
-                     pin_to_last_cpu, shift_heap)
+from _common import (  # noqa: E402
+    SHUFFLE_ENV,
+    agent_argv,
+    emit,
+    interleaved,
+    pctl,
+    pin_to_last_cpu,
+    ratio_of_means,
+    shift_heap,
+)
 
 from edgeeval.agent import AGENT_PATH  # noqa: E402
 from edgeeval.agentclient import HEARTBEAT_S, WATCHDOG_S  # noqa: E402
@@ -121,11 +129,11 @@ def child(kind: str, workdir: Path, seconds: float) -> dict:
     pad = shift_heap() if os.environ.get(SHUFFLE_ENV) == "1" else None
     sess, names, feeds = _session_and_feeds(workdir)
     if kind == "agent_loop":
-        from edgeeval.agent import agent as agent_module
+        from edgeeval.agent.edgeeval_agent import loops, protocol
 
         timing = {"min_runs": 100, "max_runs": 10**9, "min_seconds": seconds, "max_seconds": seconds * 4}
-        agent_module._OUT = sys.stdout       # progress lines to the pipe, as the agent writes them
-        lat, _, _ = agent_module.timed_loop(sess.run, names, feeds, timing, PROGRESS_S)
+        protocol.set_output(sys.stdout)      # progress lines to the pipe, as the agent writes them
+        lat, _, _ = loops.timed_loop(sess.run, names, feeds, timing, PROGRESS_S)
         del pad
         return _figures(lat)
     perf = time.perf_counter_ns
@@ -155,11 +163,11 @@ def child_run(kind: str, workdir: Path, seconds: float, shuffle: bool = False) -
 
 def null_sut(runs: int = 200_000) -> tuple[float, int]:
     """The agent's own timed loop around a no-op call: (ns per run in all, p50 ns inside t0..t1)."""
-    from edgeeval.agent import agent as agent_module
+    from edgeeval.agent.edgeeval_agent import loops, protocol
 
-    agent_module._OUT = io.StringIO()
+    protocol.set_output(io.StringIO())
     timing = {"min_runs": runs, "max_runs": runs, "min_seconds": 0.0, "max_seconds": 60.0}
-    lat, wall_s, _ = agent_module.timed_loop(lambda arg, feed: None, None, [{}] * SAMPLES, timing, 1.0)
+    lat, wall_s, _ = loops.timed_loop(lambda arg, feed: None, None, [{}] * SAMPLES, timing, 1.0)
     return wall_s * 1e9 / len(lat), pctl(sorted(lat), 0.5)
 
 
@@ -174,31 +182,26 @@ def main() -> None:
                     help="shift every measured process's heap by a random amount first (layout randomisation)")
     args = ap.parse_args()
     t_start = time.time()
-    rows = []
     with tempfile.TemporaryDirectory(prefix="edgeeval-overhead-") as tmp:
         workdir = Path(tmp)
         mlp(workdir / "model.onnx", IN_FEATURES, HIDDEN, CLASSES, seed=0)
         x = np.random.default_rng(0).standard_normal((SAMPLES, IN_FEATURES)).astype(np.float32)
         write_eval_npz(workdir / "data.npz", {"input": x})
-        for r in range(args.rounds):
-            order = KINDS[r % 3:] + KINDS[:r % 3]
-            if (r // 3) % 2:
-                order = order[::-1]
-            row = {"round": r, "order": "/".join(order)}
-            for kind in order:
-                row[kind] = (agent_run(workdir, args.seconds, args.shuffle) if kind == "agent"
-                             else child_run(kind, workdir, args.seconds, args.shuffle))
-            rows.append(row)
-            print(f"round {r:>3} {row['order']:>22}: p90 ms " + "  ".join(
+        def measure(kind):
+            return (agent_run(workdir, args.seconds, args.shuffle) if kind == "agent"
+                    else child_run(kind, workdir, args.seconds, args.shuffle))
+
+        def log(row):
+            print(f"round {row['round']:>3} {row['order']:>22}: p90 ms " + "  ".join(
                 f"{k} {row[k]['p90_ms']:.4f}" for k in KINDS) + "  | p50 ms " + "  ".join(
                 f"{k} {row[k]['p50_ms']:.4f}" for k in KINDS), flush=True)
+
+        rows = interleaved(list(KINDS), args.rounds, measure, log)
     figs = {}
     for metric in ("p50_ms", "p90_ms"):
         v = {k: np.array([r[k][metric] for r in rows]) for k in KINDS}
         for a, b in (("agent", "bare"), ("agent_loop", "bare"), ("agent", "agent_loop")):
-            figs[f"{metric} {a}/{b}"] = {"ratio": float(v[a].mean() / v[b].mean()),
-                                         "ci95": paired_bootstrap_ci(v[a], v[b]),
-                                         "median_round_ratio": median((v[a] / v[b]).tolist())}
+            figs[f"{metric} {a}/{b}"] = ratio_of_means(rows, a, b, key=lambda f, m=metric: f[m])
         figs[f"{metric} means"] = {k: float(v[k].mean()) for k in KINDS}
         figs[f"{metric} run_cv"] = {k: float(v[k].std(ddof=1) / v[k].mean()) for k in KINDS}
     null_per_run, null_p50 = null_sut()

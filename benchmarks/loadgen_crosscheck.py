@@ -39,11 +39,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from _common import (SHUFFLE_ENV, agent_argv, emit, median, paired_bootstrap_ci, pctl,  # noqa: E402
-                     pin_to_last_cpu, shift_heap)
+from _common import (  # noqa: E402
+    SHUFFLE_ENV,
+    agent_argv,
+    emit,
+    median,
+    paired_bootstrap_ci,
+    pctl,
+    pin_to_last_cpu,
+    rotated,
+    shift_heap,
+)
 
 from edgeeval.agent import AGENT_PATH  # noqa: E402
-from edgeeval.agent.agent import noise_figures, noise_mark  # noqa: E402
+from edgeeval.agent.edgeeval_agent.noise import noise_figures, noise_mark  # noqa: E402
+from edgeeval.jobdefaults import complete  # noqa: E402
 from edgeeval.testing.models import make_job, mlp, write_eval_npz  # noqa: E402
 
 # ~3 ms per inference on one x86 core: LoadGen's Python SUT adds a fixed ~50-70 us per query
@@ -87,7 +97,7 @@ def edgeeval_round(workdir: Path, scenario: str, seconds: float, shuffle: bool =
                    max_seconds=seconds * 4, accuracy=False, runtime=RUNTIME, progress_interval_s=1.0)
     if scenario == "offline":
         job["scenario"] = {"name": "offline", "batch_sizes": [1], "min_samples": 100}
-    proc = subprocess.run(agent_argv(sys.executable, AGENT_PATH, shuffle), cwd=workdir, input=json.dumps(job),
+    proc = subprocess.run(agent_argv(sys.executable, AGENT_PATH, shuffle), cwd=workdir, input=json.dumps(complete(job)),
                           capture_output=True, text=True, timeout=seconds * 10 + 60, preexec_fn=pin_to_last_cpu)
     ev = json.loads(proc.stdout.splitlines()[-1])
     if ev["event"] != "result":
@@ -233,9 +243,7 @@ def main() -> None:
         write_eval_npz(workdir / "data.npz", {"input": x})
         rows = []
         for r in range(args.rounds):
-            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
-            if (r // len(kinds)) % 2:
-                order = order[::-1]
+            order = rotated(list(kinds), r)
             row = {"round": r, "order": "/".join(order)}
             for scenario in scenarios:
                 for kind in order:

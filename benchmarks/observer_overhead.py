@@ -1,39 +1,38 @@
 """Observer effect of the power and thermal samplers on latency, on a simulated sensor.
 
-Rounds alternate "observed" (the agent with a fake INA226 hwmon tree, the power sampler at its
-default rate and the 1 s thermal sampler running during the timed phase) and "off" (the same
-job without "power": nothing runs), order flipped each round. The samplers are started for
-the whole timed phase via the job's power block; the power phases themselves are skipped by
-making the windows tiny. Per-kind p50 is the median of round p50s; last line: JSON, the ratio.
+Two kinds per round, each a fresh agent process pinned to the last CPU: "observed" (the agent
+with a fake INA226 hwmon tree, the power sampler at its default 0.05 s and the 1 s thermal
+sampler running during the timed phase — the worst case) and "off" (the same job without
+"power": nothing runs). Many short rounds, order rotated (benchmarks/_common.py `interleaved`);
+the figure is mean(observed p50) / mean(off p50) with its paired-bootstrap 95% interval, and the
+target is met when the interval's upper bound is. Last line: JSON.
 
-    PYTHONPATH=. python benchmarks/observer_overhead.py [--rounds 6] [--seconds 2]
+    PYTHONPATH=. python benchmarks/observer_overhead.py [--rounds 40] [--seconds 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from edgeeval.agent import AGENT_PATH
+from edgeeval.jobdefaults import complete
 from edgeeval.testing import powerboard as pb
 from edgeeval.testing.models import make_job, mlp, write_eval_npz
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit  # noqa: E402
+from _common import emit, interleaved, pctl, pin_to_last_cpu, ratio_of_means  # noqa: E402
 
 RUNTIME = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
-
-
-def p50(values):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * 0.5))]
+KINDS = ("observed", "off")
+TARGET = 1.02
 
 
 def round_p50(workdir: Path, seconds: float, observed: bool) -> float:
@@ -43,19 +42,20 @@ def round_p50(workdir: Path, seconds: float, observed: bool) -> float:
         job["power"] = {"sensor": "hwmon", "chip": "ina226", "sysfs_root": str(workdir / "root"),
                         "sample_during_timed": True, "idle_s": 0.0, "warmup_max_s": 0.0,
                         "window_min_s": 0.0, "windows": 1}
-    proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=workdir, input=json.dumps(job),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=workdir, input=json.dumps(complete(job)),
+                          capture_output=True, text=True, timeout=300, preexec_fn=pin_to_last_cpu)
     last = json.loads(proc.stdout.splitlines()[-1])
     if last["event"] != "result":
         raise SystemExit(f"agent failed: {last.get('message')}\n{proc.stderr}")
-    return p50(last["latencies_ns"]) / 1e3
+    return pctl(sorted(last["latencies_ns"]), 0.5) / 1e3
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--seconds", type=float, default=1.0)
     args = ap.parse_args()
+    t0 = time.time()
     with tempfile.TemporaryDirectory() as td:
         wd = Path(td)
         mlp(wd / "model.onnx", 512, (1024, 1024, 1024), 10)
@@ -65,20 +65,22 @@ def main() -> None:
         pb.fake_ina226(wd / "root")
         pb.fake_thermal(wd / "root")
         model = pb.start_model(wd / "root", wd / "model.log")
-        obs, off = [], []
         try:
-            for r in range(args.rounds):
-                order = (True, False) if r % 2 == 0 else (False, True)
-                for o in order:
-                    (obs if o else off).append(round_p50(wd, args.seconds, o))
-                print(f"round {r}: observed {obs[-1]:.1f} us, off {off[-1]:.1f} us", file=sys.stderr)
+            rows = interleaved(list(KINDS), args.rounds, lambda k: round_p50(wd, args.seconds, k == "observed"),
+                               lambda row: print(f"round {row['round']:>3} ({row['order']}): observed "
+                                                 f"{row['observed']:.1f} us, off {row['off']:.1f} us",
+                                                 file=sys.stderr, flush=True))
         finally:
             model.terminate()
-    ratio = statistics.median(obs) / statistics.median(off)
-    emit("observer_overhead_p50_ratio", round(ratio, 4), "<=1.02",
-         observed_p50_us=statistics.median(obs), off_p50_us=statistics.median(off),
-         rounds=args.rounds, seconds=args.seconds, sampler="hwmon ina226 at the default 0.05 s + thermal 1 s",
-         rounds_observed_us=obs, rounds_off_us=off)
+    fig = ratio_of_means(rows, "observed", "off")
+    print(f"observed/off p50: {fig['ratio']:.4f} [95% CI {fig['ci95'][0]:.4f}, {fig['ci95'][1]:.4f}], "
+          f"median per-round {fig['median_round_ratio']:.4f}; {args.rounds} rounds x {args.seconds} s, "
+          f"{time.time() - t0:.0f} s", file=sys.stderr)
+    emit("observer_overhead_p50_ratio", round(fig["ratio"], 4), f"<={TARGET}", ci95=[round(x, 4) for x in fig["ci95"]],
+         passed=bool(fig["ci95"][1] <= TARGET), median_round_ratio=round(fig["median_round_ratio"], 4),
+         observed_p50_us=float(np.mean([r["observed"] for r in rows])),
+         off_p50_us=float(np.mean([r["off"] for r in rows])), rounds=args.rounds, seconds=args.seconds,
+         sampler="hwmon ina226 at the default 0.05 s + thermal 1 s", per_round=rows)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=100)
     args = ap.parse_args()
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    with tempfile.TemporaryDirectory(dir=base, prefix="edgeeval-push-") as tmp, SSHDLab(tmp) as lab:
+    with tempfile.TemporaryDirectory(dir=base, prefix="edgeeval-push-") as tmp, SSHDLab(tmp, create_user=os.geteuid() == 0) as lab:
         board = lab.start_board("bench")
         src = Path(tmp) / "payload.bin"
         with open(src, "wb") as f:

@@ -2,7 +2,7 @@
 
 Real pipeline: recipes/minilm-embeddings.yaml is built (export + optimum ORTQuantizer, config
 from this machine's facts), then each round deploys fp32 and int8 one after the other through
-edgeeval.deploy (the real agent file in a subprocess, the same timed loop as on a board),
+edgeeval.pipeline.deploy (the real agent bundle in a subprocess, the same timed loop as on a board),
 alternating which goes first, so drift and the other jobs on this shared machine hit both
 alike. value = p50(fp32) / p50(int8) over the pooled latencies of all rounds; target >= 1.6.
 Details: per-round p50s and ratios, the int8 mean cosine of the pooled sentence embeddings
@@ -42,7 +42,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from edgeeval.deploy import deploy
+    from edgeeval.pipeline import deploy
     from edgeeval.store.store import Store
 
     timing = {"warmup": 10, "min_runs": args.min_runs, "min_seconds": args.min_seconds}

@@ -10,9 +10,11 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .agent.agent import WATCHDOG_EXIT
+from .agent import agent_path
+from .agent.edgeeval_agent.protocol import WATCHDOG_EXIT
+from .boardjob import Job, model_block, variant_runtime
 from .errors import AgentError, BoardProtocolError, RemoteCommandError
-from .provenance import AGENT_PATH, agent_sha256
+from .provenance import agent_sha256
 from .transport.base import PushReport, Transport
 
 EventHandler = Callable[[dict], None]
@@ -45,7 +47,7 @@ class BoardSession:
         """Ensure (local_path, sha256, suffix) files sit verified in the board cache; the agent always."""
         from .transport.boardcache import ensure_artifacts
 
-        wanted = [(str(AGENT_PATH), agent_sha256(), ".py"), *files]
+        wanted = [(str(agent_path()), agent_sha256(), ".pyz"), *files]
         todo = [f for f in wanted if f[1] not in self.remote]
         report = PushReport()
         if todo:
@@ -59,7 +61,7 @@ class BoardSession:
         return self.remote[agent_sha256()]
 
     def probe(self, sysfs_root: str | None = None) -> dict:
-        """Run `agent.py probe`; return the facts dict (power sensors looked up under sysfs_root)."""
+        """Run `agent.pyz probe`; return the facts dict (power sensors looked up under sysfs_root)."""
         if agent_sha256() not in self.remote:
             self.push([])
         argv = [self.python, self.agent, "probe", "--workdir", self.workdir]
@@ -79,7 +81,17 @@ class BoardSession:
             device=self.device,
             hint="check the device's `python:` path in the inventory (python3 >= 3.8 is needed)")
 
-    def run_job(self, job: dict, on_event: EventHandler | None = None,
+    def job(self, variant, eval_set, *, batch_size: int, runtime: dict, timing: dict, scenario: dict | None,
+            device_runtime=None, power: dict | None = None, accuracy: bool = True) -> Job:
+        """The job that runs `variant` (pushed) over `eval_set` (pushed) on this board."""
+        job_id = Job.new_id()
+        return Job(job_id=job_id, variant=variant.name, model=model_block(variant, self.remote[variant.sha256]),
+                   data={"path": self.remote[eval_set.sha256], "sha256": eval_set.sha256,
+                         "inputs": list(eval_set.inputs), "labels": eval_set.labels, "batch_size": batch_size},
+                   runtime=variant_runtime(runtime, device_runtime, variant), timing=timing, scenario=scenario,
+                   outputs_path=f"{self.run_dir(job_id)}/outputs.npz" if accuracy else None, power=power)
+
+    def run_job(self, job: Job | dict, on_event: EventHandler | None = None,
                 idle_timeout: float = 300.0) -> dict:
         """Run one job; stream events to on_event; return the checked `result` event.
 
@@ -87,7 +99,9 @@ class BoardSession:
         line lengths, the number of events, message sizes, the result's numbers. A violation
         stops the job with BoardProtocolError (a device fault)."""
         from . import boardlimits as lim
+        from .jobdefaults import complete
 
+        job = job.wire() if isinstance(job, Job) else complete(job)
         result: dict | None = None
         error: dict | None = None
         stderr_tail: list[str] = []

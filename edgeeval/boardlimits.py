@@ -33,9 +33,6 @@ RESULT_BYTES_PER_RUN = 80         # latencies and per-query arrays as JSON integ
 MAX_RESULT_LINE_BYTES = 1 << 30
 MESSAGE_CHARS, TRACEBACK_CHARS = 4096, 65536
 MAX_RSS_KB = 1 << 34              # 16 TiB: no board has more memory
-POWER_DEFAULTS = {"default": {"idle_s": 10.0, "warmup_max_s": 120.0, "window_min_s": 10.0, "windows": 3},
-                  "rigorous": {"idle_s": 60.0, "warmup_max_s": 900.0, "window_min_s": 60.0, "windows": 5}}
-
 
 def _f(x: Any, default: float) -> float:
     try:
@@ -62,7 +59,9 @@ def deadline_s(job: dict, margin: float = DEADLINE_MARGIN_S) -> float:
         total += _f(sc["sustained"].get("max_seconds"), 1800.0)
     power = job.get("power")
     if isinstance(power, dict):
-        d = POWER_DEFAULTS.get(power.get("profile"), POWER_DEFAULTS["default"])
+        from .jobdefaults import POWER_PROFILES
+
+        d = POWER_PROFILES.get(power.get("profile"), POWER_PROFILES["default"])
         windows = _f(power.get("windows"), d["windows"])
         total += (_f(power.get("idle_s"), d["idle_s"]) + _f(power.get("warmup_max_s"), d["warmup_max_s"])
                   + windows * max(_f(power.get("window_min_s"), d["window_min_s"]), 1.0) * 2)

@@ -1,17 +1,24 @@
-"""The exception tree, translated to exit codes once, at the CLI edge.
+"""The exception tree, translated to exit codes once, at the CLI edge (cli/_common.py `cli_errors`).
 
-    EdgeevalError                 base of everything edgeeval raises on purpose
-    ├── UserInputError            exit 2: the user's input is wrong (recipe, inventory, flags)
-    │                             carries .problems: one line each, naming file, line/field, fix
+    EdgeevalError                 base of everything edgeeval raises on purpose (exit 1 unless below)
+    ├── UserInputError            exit 2: the user's input is wrong (recipe, inventory, flags, ids)
+    │   │                         carries .problems: one line each, naming file, line/field, fix
+    │   └── RunNotFoundError      a run or variant id that is not in the store
     ├── DeviceError               exit 3: board or network fault (connect, auth, host key,
     │   │                         missing runtime, agent crash, timeout, link cut)
     │   ├── HostKeyError          unknown or changed host key (never auto-accepted)
     │   ├── ConnectError          unreachable, refused, banner/auth failure
     │   ├── TransferError         SFTP push/fetch failed or verification mismatch
     │   ├── RemoteCommandError    a command failed or was cut (exit status -1)
-    │   └── AgentError            the agent reported an exception (with remote traceback)
-    └── BuildError                exit 2 when caused by the recipe, else a plain error (exit 1)
+    │   ├── BoardProtocolError    what a board sent breaks the protocol or a bound
+    │   ├── AgentError            the agent reported an exception (with remote traceback)
+    │   └── MeterUnavailable      a power meter on the controller is missing or unreadable
+    ├── BuildError                exit 1: a build tool failed on a valid recipe (a recipe's own
+    │                             mistake is a UserInputError, found before any tool runs)
+    └── StoreIntegrityError       exit 1: a stored blob no longer matches its sha256
 
+The other boundary is the board: the agent's error events become AgentError in agentclient.py,
+and any failure to evaluate what a board sent becomes BoardProtocolError in pipeline.py.
 Gate failures are not exceptions: the deploy command turns them into exit code 1.
 """
 
@@ -49,7 +56,7 @@ class DeviceError(EdgeevalError):
     exit_code = EXIT_DEVICE_ERROR
 
     def __init__(self, message: str, *, device: str | None = None, hint: str | None = None):
-        from .scrub import scrub_text   # a board's words may carry secrets: masked before anyone sees them
+        from .scrub import scrub_text  # a board's words may carry secrets: masked before anyone sees them
 
         message, hint = scrub_text(message), scrub_text(hint)
         self.device = device
@@ -94,3 +101,17 @@ class AgentError(DeviceError):
             ln if len(ln) <= 1000 else ln[:1000] + f" [... {len(ln) - 1000:,} more characters]"
             for ln in (remote_traceback or "").splitlines()[-200:]))
         super().__init__(message, device=device, hint=hint)
+
+
+class MeterUnavailable(DeviceError):
+    """The meter (or its driver package) is not there; the message says why and what to do."""
+
+
+class RunNotFoundError(UserInputError, LookupError):
+    """A run or variant id that is not in this store."""
+
+
+class StoreIntegrityError(EdgeevalError):
+    """A stored blob no longer matches its sha256: the database was altered."""
+
+    exit_code = 1

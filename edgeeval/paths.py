@@ -4,6 +4,7 @@ EDGEEVAL_HOME (default ~/.edgeeval) holds:
   artifacts/    content-addressed build outputs, <sha256><suffix>
   builds/       one manifest per recipe build
   baselines/    server reference outputs keyed by (model sha256, dataset sha256)
+  agent/        the bundled board agent, agent-<sha256>.pyz
   boards/local/ the work directory of the embedded `local` device
   results.db    the default SQLite results store (EDGEEVAL_STORE overrides, any SQLAlchemy URL)
 """
@@ -28,6 +29,13 @@ def artifacts_dir() -> Path:
 
 def builds_dir() -> Path:
     p = home() / "builds"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def agent_dir() -> Path:
+    """The bundled board agent, agent-<sha256>.pyz (edgeeval/agent/bundle.py)."""
+    p = home() / "agent"
     p.mkdir(parents=True, exist_ok=True)
     return p
 

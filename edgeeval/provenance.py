@@ -12,8 +12,6 @@ from pathlib import Path
 
 from . import __version__
 
-AGENT_PATH = Path(__file__).parent / "agent" / "agent.py"
-
 
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
@@ -23,9 +21,11 @@ def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
 def agent_sha256() -> str:
-    return sha256_file(AGENT_PATH)
+    """The sha256 of the agent bundle exactly as pushed to boards."""
+    from .agent import bundle
+
+    return bundle().sha256
 
 
 @functools.lru_cache(maxsize=1)

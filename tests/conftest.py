@@ -23,7 +23,8 @@ def sshd_lab(tmp_path_factory):
 
     if not sshd_available():
         pytest.skip("openssh-server (/usr/sbin/sshd) is not installed")
-    lab = SSHDLab(tmp_path_factory.mktemp("sshd-lab"))
+    # as root: a dedicated board user with Debian's python (root's login shell is not a board's)
+    lab = SSHDLab(tmp_path_factory.mktemp("sshd-lab"), create_user=os.geteuid() == 0)
     yield lab
     lab.close()
 
@@ -42,3 +43,19 @@ def two_boards(sshd_lab):
 
 
 _BOARD_SEQ = 0
+
+
+# a test that starts real sshd boards (through these fixtures, directly or not) must carry the
+# `sshd` mark, so `-m "not sshd"` is a truthful way to run without openssh-server
+SSHD_FIXTURES = ("sshd_lab", "two_boards")
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = []
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if any(f in fixtures for f in SSHD_FIXTURES) and item.get_closest_marker("sshd") is None:
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError("tests that start sshd boards without the `sshd` mark "
+                                "(add pytestmark = pytest.mark.sshd): " + ", ".join(unmarked))

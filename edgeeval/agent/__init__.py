@@ -1,15 +1,18 @@
-"""The board agent: `agent.py` is pushed to boards as one self-contained file.
+"""The board agent: the `edgeeval_agent` package, bundled into one zipapp pushed to boards.
 
-This package only locates that file for the controller; it never imports it.
+The controller never imports the package to run it; it pushes `bundle().data` (named by its
+sha256) and runs `python3 cache/<sha256>.pyz probe|run` on the board. Board modules can be
+unit-tested by importing `edgeeval.agent.edgeeval_agent.<module>` directly.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from .bundle import Bundle, agent_path, bundle
 
-AGENT_PATH = Path(__file__).with_name("agent.py")
+__all__ = ["AGENT_PATH", "Bundle", "agent_path", "bundle"]
 
 
-def agent_source() -> bytes:
-    """The agent file's bytes, as pushed to boards (its sha256 names it there)."""
-    return AGENT_PATH.read_bytes()
+def __getattr__(name: str):
+    if name == "AGENT_PATH":  # the built file, for tests and benchmarks that run the agent directly
+        return agent_path()
+    raise AttributeError(name)

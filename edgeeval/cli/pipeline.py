@@ -41,8 +41,8 @@ def _build_event_text(ev) -> str:
 
 def baseline_cmd(recipe: RecipeArg, as_json: JsonOpt = False) -> None:
     with cli_errors():
-        from ..baseline import server_baseline
         from ..recipes.build import build
+        from ..source_kinds import server_baseline
 
         res = build(recipe)
         base = server_baseline(res)
@@ -79,8 +79,8 @@ def deploy_cmd(
     from .render import DeployProgress
 
     with cli_errors(verbose):
-        from ..deploy import deploy
         from ..paths import store_url
+        from ..pipeline import deploy
 
         url = None
         if store:
@@ -120,7 +120,6 @@ def _scenario_overrides(scenario: str | None, profile: str | None, find_max_qps:
     """--scenario / --profile / --find-max-qps, checked here so a typo exits 2 with the choices."""
     from ..errors import UserInputError
     from ..recipes.scenarios import PROFILES, SCENARIO_DEFAULTS
-
     from ..suggest import did_you_mean
 
     problems = []

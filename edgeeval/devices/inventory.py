@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from .._yaml import load_model, line_of
+from .._yaml import line_of, load_model
 from ..errors import UserInputError
 
 LOCAL = "local"

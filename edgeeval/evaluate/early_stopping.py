@@ -48,9 +48,11 @@ def overlatency_allowed(n: int, p: float, confidence: float = CONFIDENCE,
 
 def min_queries(p: float, confidence: float = CONFIDENCE, tolerance: float = TOLERANCE) -> int:
     """Fewest queries for which an early-stopping estimate exists (F_n(1) < 1 - c)."""
+    from scipy.stats import binom
+
     q = p - tolerance
     n = max(2, math.ceil(math.log(1.0 - confidence) / math.log(q)))  # F_n(0) = q^n alone
-    while (q ** n + n * (1.0 - q) * q ** (n - 1)) >= 1.0 - confidence:
+    while binom.cdf(1, n, 1.0 - q) >= 1.0 - confidence:
         n += 1
     return n
 

@@ -67,3 +67,15 @@ def fidelity(ref: np.ndarray, out: np.ndarray) -> dict:
     res["rmse"] = rmse
     res["psnr_db"] = 20.0 * math.log10((float(np.max(np.abs(r))) + 1e-5) / (rmse + 1e-10))
     return res
+
+
+def label_fidelity(ref: np.ndarray, out: np.ndarray) -> dict:
+    """Agreement of two predicted-label outputs [N]: the fidelity of a label output."""
+    ref, out = np.asarray(ref), np.asarray(out)
+    if ref.shape != out.shape:
+        raise ValueError(f"reference shape {ref.shape} and device output shape {out.shape} differ")
+    if ref.ndim == 0 or ref.shape[0] == 0:
+        raise ValueError(f"fidelity needs at least one sample along axis 0, got shape {ref.shape}")
+    agree = float(np.mean(ref.reshape(ref.shape[0], -1) == out.reshape(out.shape[0], -1)))
+    return {"shape": list(ref.shape), "samples": int(ref.shape[0]), "kind": "label",
+            "label_agreement": agree, "top1_agreement": agree, "reasons": {}}

@@ -4,7 +4,7 @@ Percentile p of n sorted values is `sorted[min(n-1, floor(n*p))]` (MLPerf LoadGe
 no interpolation). Its interval is the order-statistic interval: with B ~ Binomial(n, p)
 the number of runs at or below the true quantile q_p,
 P(X_(a+1) <= q_p <= X_(b+1)) = F(b) - F(a) for 0-based ranks a < b, which holds for any
-continuous distribution. scipy computes F when present; an exact numpy fallback otherwise.
+continuous distribution; scipy.stats computes F.
 """
 
 from __future__ import annotations
@@ -29,35 +29,11 @@ def percentile(sorted_ns: Sequence[float] | np.ndarray, p: float):
     return sorted_ns[min(n - 1, math.floor(n * p))]
 
 
-def _binom_cdf_numpy(n: int, p: float) -> np.ndarray:
-    """P(B <= k) for k = 0..n without scipy.
+def binom_cdf(n: int, p: float) -> np.ndarray:
+    """CDF of Binomial(n, p) at k = 0..n (scipy.stats)."""
+    from scipy.stats import binom
 
-    The pmf is built outward from the mode by its ratio recurrence (short sums of small
-    terms where the mass lies), then normalised to sum 1: agrees with scipy to ~1e-13.
-    """
-    logit = math.log(p) - math.log1p(-p)
-    m = min(n, max(0, math.floor((n + 1) * p)))
-    logpmf = np.zeros(n + 1, dtype=np.float64)
-    up = np.arange(m, n, dtype=np.float64)  # k -> k+1 for k = m..n-1
-    logpmf[m + 1:] = np.cumsum(np.log(n - up) - np.log(up + 1) + logit)
-    down = np.arange(m, 0, -1, dtype=np.float64)  # k -> k-1 for k = m..1
-    logpmf[:m][::-1] = -np.cumsum(np.log(n - down + 1) - np.log(down) + logit)
-    pmf = np.exp(logpmf)
-    cdf = np.cumsum(pmf / pmf.sum())
-    return np.minimum(cdf, 1.0)
-
-
-def binom_cdf(n: int, p: float, *, use_scipy: bool | None = None) -> np.ndarray:
-    """CDF of Binomial(n, p) at k = 0..n; scipy when importable (or use_scipy=True)."""
-    if use_scipy is not False:
-        try:
-            from scipy.stats import binom
-        except ImportError:
-            if use_scipy:
-                raise
-        else:
-            return np.asarray(binom.cdf(np.arange(n + 1), n, p), dtype=np.float64)
-    return _binom_cdf_numpy(n, p)
+    return np.asarray(binom.cdf(np.arange(n + 1), n, p), dtype=np.float64)
 
 
 def min_n_for_interval(p: float, confidence: float) -> int:

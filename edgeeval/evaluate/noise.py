@@ -1,7 +1,7 @@
 """Was the timed window noisy? The summary's `noise` block from the agent's `noise` object.
 
 The agent reads /proc/stat, its own CPU time and the load average right before and right
-after the timed phase (edgeeval/agent/agent.py `noise_figures`); here the shares are checked
+after the timed phase (edgeeval/agent/edgeeval_agent/noise.py `noise_figures`); here the shares are checked
 against two limits and the run is flagged. Unknown stays None with the reason, never guessed.
 """
 

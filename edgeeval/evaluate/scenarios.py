@@ -11,8 +11,6 @@ Outliers are counted (latency_stats), never dropped.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .early_stopping import CONFIDENCE, early_stopping_estimate, overlatency_allowed
@@ -21,24 +19,6 @@ from .latency import latency_stats, percentile, percentile_ci
 THROUGHPUT_CI_METHOD = "batch means (contiguous blocks, Student t), inverted to samples/s"
 HEADLINE = {"single-stream": "p90_ms", "multi-stream": "p99_ms", "server": "p99_ms",
             "offline": "samples_per_s"}
-# two-sided 95% Student t quantiles (0.975) for 1..30 degrees of freedom, used without scipy
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
-def _t_quantile(df: int, confidence: float) -> float | None:
-    try:
-        from scipy.stats import t
-    except ImportError:
-        if abs(confidence - 0.95) < 1e-12 and 1 <= df <= len(_T975):
-            return _T975[df - 1]
-        if abs(confidence - 0.95) < 1e-12:
-            return 1.960 + 2.4 / df  # within 0.2% of the t quantile for df > 30
-        return None
-    return float(t.ppf(0.5 + confidence / 2.0, df))
-
-
 def throughput_ci(call_ns, samples_per_call: int, *, confidence: float = 0.95, blocks: int = 20) -> dict:
     """{"value", "ci", "n_calls", "n_samples", "blocks", "method", "reason"} in samples/s.
 
@@ -59,12 +39,11 @@ def throughput_ci(call_ns, samples_per_call: int, *, confidence: float = 0.95, b
     if k < 2:
         out["reason"] = f"{n} timed calls are too few for an interval: needs at least 4"
         return out
+    from scipy import stats
+
     per_sample_s = np.array([b.mean() / 1e9 / samples_per_call for b in np.array_split(x, k)])
-    tq = _t_quantile(k - 1, confidence)
-    if tq is None:
-        out["reason"] = f"no Student t quantile for confidence {confidence} without scipy"
-        return out
-    m, half = float(per_sample_s.mean()), tq * float(per_sample_s.std(ddof=1)) / math.sqrt(k)
+    m = float(per_sample_s.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, k - 1)) * float(stats.sem(per_sample_s))
     out["blocks"] = k
     out["ci"] = [1.0 / (m + half), (1.0 / (m - half)) if m - half > 0 else None]
     if out["ci"][1] is None:

@@ -21,14 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from .accuracy import accuracy_of
-from .fidelity import fidelity
+from .fidelity import fidelity, label_fidelity
 from .gates import all_passed, check_gates
 from .latency import latency_stats
 from .scoring import legacy as legacy_scoring
 from .scoring import output_kind, predictions
 from .scoring import primary as scoring_primary
-
-RAW_EVENT_KEYS = ("latencies_ns", "warmup_ns")  # kept as blobs, not in the event JSON
 
 
 def _list_or_empty(x):
@@ -85,18 +83,6 @@ def _accuracy(scoring: dict, device, baseline, labels, baseline_accuracy) -> dic
         acc["drop_pt"] = round((acc["baseline_top1"] - acc["top1"]) * 100.0, 9)
     acc["reason"] = "; ".join(why) or None
     return acc
-
-
-def label_fidelity(ref: np.ndarray, out: np.ndarray) -> dict:
-    """Agreement of two predicted-label outputs [N]: the fidelity of a label output."""
-    ref, out = np.asarray(ref), np.asarray(out)
-    if ref.shape != out.shape:
-        raise ValueError(f"reference shape {ref.shape} and device output shape {out.shape} differ")
-    if ref.ndim == 0 or ref.shape[0] == 0:
-        raise ValueError(f"fidelity needs at least one sample along axis 0, got shape {ref.shape}")
-    agree = float(np.mean(ref.reshape(ref.shape[0], -1) == out.reshape(out.shape[0], -1)))
-    return {"shape": list(ref.shape), "samples": int(ref.shape[0]), "kind": "label",
-            "label_agreement": agree, "top1_agreement": agree, "reasons": {}}
 
 
 def _fidelity(scoring: dict, device, baseline) -> dict:
@@ -191,8 +177,8 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
     s["scoring"] = scoring
     s["accuracy"] = _accuracy(scoring, device_outputs, baseline_outputs, labels, baseline_accuracy)
     s["fidelity"] = _fidelity(scoring, device_outputs, baseline_outputs)
-    if controller_outputs is not None:  # quantized variants: fp32 -> controller -> board (losschain.py)
-        from ..losschain import loss_chain
+    if controller_outputs is not None:  # quantized variants: fp32 -> controller -> board (evaluate/losschain.py)
+        from .losschain import loss_chain
         s["loss_chain"] = loss_chain(scoring, labels, baseline_outputs, controller_outputs, device_outputs)
     if ev.get("power") is not None or ev.get("thermal") is not None:  # only jobs that measured power
         from ..power.summary import summarize_power, summarize_thermal
@@ -222,27 +208,17 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
     return s
 
 
-def split_event(result_event: dict) -> tuple[dict, dict[str, np.ndarray]]:
-    """(event without the raw lists, {kind: int64 array}) — what the store keeps."""
-    scalars = {k: v for k, v in result_event.items() if k not in RAW_EVENT_KEYS}
-    raw = {k: np.asarray(_list_or_empty(result_event.get(k)), dtype="<i8") for k in RAW_EVENT_KEYS}
-    if "power" in scalars or "thermal" in scalars:  # samples -> blobs "power_samples", "thermal"
-        from ..power.summary import split_power
-        scalars, power_raw = split_power(scalars)
-        raw.update(power_raw)
-    return scalars, raw
+def recompute_variant(store, variant_id: int) -> dict:
+    """summarize_variant() again on a stored variant's raw data; equals the stored summary."""
+    return recompute(store.variant_inputs(variant_id))
 
 
 def recompute(stored: dict) -> dict:
     """Summary from stored data: {"event", "raw": {kind: array|dict}, "gates", "baseline_accuracy"}."""
+    from ..rawdata import join_event
+
     raw = stored.get("raw") or {}
-    event = dict(stored.get("event") or {})
-    for k in RAW_EVENT_KEYS:
-        if k in raw:
-            event[k] = raw[k]
-    if "power" in event or "thermal" in event:
-        from ..power.summary import join_power
-        event = join_power(event, raw)
+    event = join_event(stored.get("event") or {}, raw)
     return summarize_variant(event, raw.get("device_outputs"), raw.get("baseline_outputs"),
                              raw.get("labels"), stored.get("baseline_accuracy"), stored.get("gates"),
                              confidence=stored.get("confidence", 0.95),

@@ -6,6 +6,6 @@
     meters.py   meters on the controller (SCPI over TCP, Joulescope) for boards with no sensor
     align.py    board phase stamps -> host clock, with a guard band
 
-The agent (edgeeval/agent/agent.py, "power and thermal" section) only reads sensors and
+The agent (edgeeval/agent/edgeeval_agent/power/) only reads sensors and
 stamps samples; every number reported is computed here, so a stored run can be recomputed.
 """

@@ -19,20 +19,15 @@ from __future__ import annotations
 
 import time
 
-from ..errors import UserInputError
 from .align import bracket
-from .meters import JoulescopeMeter, ScpiMeter
+from .meters import METERS
 
 KEEP_MARGIN_NS = 2_000_000_000  # samples kept beyond the power phases (context for the stored series)
 
 
 def make_meter(settings, device: str):
-    if settings.type == "scpi":
-        if not settings.address:
-            raise UserInputError(f"device {device!r}: power.meter.address is missing; give the SCPI "
-                                 f"instrument's host:port (raw socket, usually 5025)")
-        return ScpiMeter(settings.address, query=settings.query, interval_s=settings.interval_s)
-    return JoulescopeMeter(interval_s=settings.interval_s)
+    """The registered meter for `settings.type` (power/meters.py METERS)."""
+    return METERS[settings.type].from_settings(settings, device)
 
 
 class HostMeterRun:
@@ -67,9 +62,8 @@ class HostMeterRun:
         idn = getattr(self.meter, "idn", None) or self.meter.name
         power = {"sensor": "meter", "source": f"meter: {idn}", "kind": "power",
                  "rails": [f"{self.settings.type} meter input"], "estimate": False,
-                 "notes": [f"{self.settings.type} meter on the controller, {self.settings.query!r} every "
-                           f"{self.settings.interval_s} s" if self.settings.type == "scpi" else
-                           f"Joulescope statistics every {self.settings.interval_s} s",
+                 "notes": [self.meter.describe(self.settings) if hasattr(self.meter, "describe") else
+                           f"{self.settings.type} meter on the controller every {self.settings.interval_s} s",
                            "windows trimmed by a guard band at each edge; energy per inference = "
                            "trimmed-window mean power x window time / N"],
                  "update_interval_s": None, "sample_interval_s": self.settings.interval_s,

@@ -12,17 +12,25 @@ import socket
 import threading
 import time
 
-from ..errors import DeviceError
+from ..errors import DeviceError, MeterUnavailable, UserInputError  # noqa: F401 (MeterUnavailable re-exported)
+from ..registry import Registry
 
-
-class MeterUnavailable(DeviceError):
-    """The meter (or its driver package) is not there; the message says why and what to do."""
+METERS: Registry = Registry("power meter")   # by `power.meter.type` of a device
 
 
 class Meter:
     """Base: start() a background reader, stop() -> [(t_ns host CLOCK_MONOTONIC, watts)]."""
 
     name = "?"
+
+    @classmethod
+    def from_settings(cls, settings, device: str) -> "Meter":
+        """The meter a device's `power.meter:` (devices/inventory.py MeterSettings) describes."""
+        raise NotImplementedError
+
+    def describe(self, settings) -> str:
+        """One line for the result's notes: what was read, how often."""
+        return f"{self.name} meter on the controller every {settings.interval_s} s"
 
     def start(self) -> None:
         raise NotImplementedError
@@ -31,6 +39,7 @@ class Meter:
         raise NotImplementedError
 
 
+@METERS.register("scpi")
 class ScpiMeter(Meter):
     """A SCPI bench supply or power analyzer on raw TCP (port 5025): `*IDN?`, then `query`
     (default MEAS:POW?, watts) every interval_s on one connection."""
@@ -46,6 +55,16 @@ class ScpiMeter(Meter):
         self.error: str | None = None
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, settings, device: str) -> "ScpiMeter":
+        if not settings.address:
+            raise UserInputError(f"device {device!r}: power.meter.address is missing; give the SCPI "
+                                 f"instrument's host:port (raw socket, usually 5025)")
+        return cls(settings.address, query=settings.query, interval_s=settings.interval_s)
+
+    def describe(self, settings) -> str:
+        return f"scpi meter on the controller, {settings.query!r} every {settings.interval_s} s"
 
     def _ask(self, f, sock, cmd: str) -> str:
         sock.sendall((cmd + "\n").encode())
@@ -89,10 +108,18 @@ class ScpiMeter(Meter):
         return list(self.samples)
 
 
+@METERS.register("joulescope")
 class JoulescopeMeter(Meter):
     """Joulescope JS110/JS220 statistics stream (pyjoulescope_driver): power avg per stats block."""
 
     name = "joulescope"
+
+    @classmethod
+    def from_settings(cls, settings, device: str) -> "JoulescopeMeter":
+        return cls(interval_s=settings.interval_s)
+
+    def describe(self, settings) -> str:
+        return f"Joulescope statistics every {settings.interval_s} s"
 
     def __init__(self, interval_s: float = 0.1):
         try:
@@ -130,5 +157,3 @@ class JoulescopeMeter(Meter):
             self._drv.finalize()
         return list(self.samples)
 
-
-METERS = {"scpi": ScpiMeter, "joulescope": JoulescopeMeter}

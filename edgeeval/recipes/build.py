@@ -12,7 +12,6 @@ inlined (models over protobuf's 2 GB limit are refused with a BuildError).
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
 import re
 import tempfile
@@ -23,14 +22,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__, paths
-from ..errors import BuildError, UserInputError
+from ..errors import UserInputError
 from . import cache
 from .schema import Recipe, load_recipe, sha256_json
-from .sources import LABELS, data_fingerprint, load_splits, source_fingerprint
+from .sources import data_fingerprint, source_fingerprint
+from .state import _art, _check_onnx, _self_contained  # noqa: F401  (used by the build and its tests)
 
 Progress = Callable[[str], None]
-_TWO_GB = 2**31 - 1
-_DEFAULT_CALIBRATION = 200
 
 
 @dataclass
@@ -150,7 +148,9 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
 
     store = cache.KeyStore()
     hit = (lambda key: None) if force else store.hit
-    state = _State(recipe, store)
+    from .state import BuildState
+
+    state = BuildState(recipe, store)
     state.settings = {name: s for name, (s, _) in settings.items()}
 
     data_entry = hit(data_key)
@@ -281,158 +281,6 @@ def _eval_set(entry: dict) -> EvalSet:
                    calibration_path=cache.artifact_path(cal["sha256"], cal["suffix"]),
                    calibration_sha256=cal["sha256"], calibration_samples=m["calibration_samples"],
                    calibration_from=m["calibration_from"])
-
-
-def _art(sha: str, suffix: str, size: int) -> dict:
-    return {"sha256": sha, "suffix": suffix, "size": size}
-
-
-class _State:
-    """The work of a build that missed the cache; heavy modules are imported only in here."""
-
-    def __init__(self, recipe: Recipe, store: cache.KeyStore):
-        self.recipe, self.store = recipe, store
-        self.splits: dict | None = None
-        self.tmp: Path | None = None
-        self._pre: tuple[Path, dict] | None = None
-        self.module = None      # the nn.Module a python source returned, when it returns one
-        self.settings: dict[str, dict] = {}
-
-    def _splits(self) -> dict:
-        if self.splits is None:
-            self.splits = load_splits(self.recipe, need_train=self.recipe.source.type == "python")
-        return self.splits
-
-    def build_data(self, key: str) -> dict:
-        splits = self._splits()
-        test = splits["test"]
-        if "calibration" in splits:
-            calib, origin = splits["calibration"], "calibration split"
-        else:
-            n = min(_DEFAULT_CALIBRATION, len(next(iter(test.values()))))
-            calib, origin = {k: v[:n] for k, v in test.items()}, f"first {n} samples of the eval set"
-        inputs = [k for k in test if k != LABELS]
-        arts = []
-        with tempfile.TemporaryDirectory(dir=paths.artifacts_dir(), prefix=".build-") as tmp:
-            for name, arrays in (("eval.npz", test), ("calibration.npz", calib)):
-                p = Path(tmp) / name
-                cache.write_npz(p, arrays)
-                sha, _, size = cache.store_file(p, ".npz", move=True)
-                arts.append(_art(sha, ".npz", size))
-        meta = {"inputs": inputs, "labels": LABELS if LABELS in test else None,
-                "samples": int(len(test[inputs[0]])), "calibration_samples": int(len(calib[inputs[0]])),
-                "calibration_from": origin,
-                "dtypes": {k: str(test[k].dtype) for k in inputs},
-                "shapes": {k: list(test[k].shape) for k in inputs}}
-        return self.store.put(key, arts, meta)
-
-    def build_fp32(self, key: str) -> dict:
-        from .sources import load_callable, model_io
-
-        r = self.recipe
-        with tempfile.TemporaryDirectory(dir=paths.artifacts_dir(), prefix=".build-") as tmp:
-            raw = Path(tmp) / "exported.onnx"
-            if r.source.type == "onnx":
-                src = r.resolve(r.source.path)
-                where = f"{r.line('source', 'path')}: field source.path"
-            elif r.source.type == "huggingface":     # optimum's ONNX exporter
-                from .huggingface import export_fp32
-                where = f"{r.line('source')}: field source"
-                src = export_fp32(r, Path(tmp))
-            else:
-                src = raw
-                where = f"{r.line('source', 'callable')}: field source.callable"
-                fn = load_callable(r, r.source.callable, ("source", "callable"))
-                splits = self._splits()
-                try:
-                    module = fn(splits, raw, r.export.opset, **r.source.params)
-                    self.module = module if hasattr(module, "state_dict") else None  # for TFLite variants
-                except Exception as exc:
-                    from .sources import user_code_error
-                    if os.environ.get("EDGEEVAL_DEBUG"):
-                        raise
-                    raise user_code_error(where, r.source.callable, exc) from None
-                if not raw.is_file():
-                    raise BuildError(f"{where}: {r.source.callable} returned without writing {raw.name}; "
-                                     "it must write an fp32 .onnx to out_path")
-            out = Path(tmp) / "fp32.onnx"
-            _self_contained(src, out, where)
-            io = model_io(out)
-            sha, _, size = cache.store_file(out, ".onnx", move=True)
-        return self.store.put(key, [_art(sha, ".onnx", size)], {"io": io, "tools": {}})
-
-    def build_variant(self, key: str, v, model_entry: dict, data_entry: dict) -> dict:
-        from . import quantize
-        from .sources import model_io
-
-        art = model_entry["artifacts"][0]
-        fp32_path = cache.artifact_path(art["sha256"], art["suffix"])
-        settings = v.settings()
-        if v.format == "tflite":   # converted from the PyTorch module (edgeeval/recipes/tflite.py)
-            from .tflite import build_tflite
-            return build_tflite(self, key, v, model_entry, data_entry)
-        if v.precision == "fp32":
-            return self.store.put(key, model_entry["artifacts"], {"io": model_entry["meta"]["io"], "tools": {}})
-        out = self.tmp / f"{key}.onnx"
-        if self.recipe.source.type == "huggingface" and v.precision == "int8-dynamic":
-            from .huggingface import quantize_int8   # optimum ORTQuantizer, config from the target
-            tools = quantize_int8(fp32_path, out, self.settings.get(v.name) or settings)
-        elif v.precision == "fp16":
-            tools = quantize.to_fp16(fp32_path, out, settings)
-        else:
-            pre_path, pre_info = self._pre_processed(fp32_path)
-            if v.precision == "int8-dynamic":
-                tools = quantize.quantize_dynamic(pre_path, out, settings)
-            else:
-                tools = quantize.quantize_static(pre_path, out, settings, self._calibration(data_entry),
-                                                 model_entry["meta"]["io"]["inputs"])
-            tools = {**pre_info, **tools}
-        _check_onnx(out, f"variant {v.name!r}")
-        io = model_io(out)
-        sha, _, size = cache.store_file(out, ".onnx", move=True)
-        return self.store.put(key, [_art(sha, ".onnx", size)], {"io": io, "tools": tools})
-
-    def _pre_processed(self, fp32_path: Path) -> tuple[Path, dict]:
-        if self._pre is None:
-            from .quantize import pre_process
-            dst = self.tmp / "pre-processed.onnx"
-            self._pre = (dst, pre_process(fp32_path, dst))
-        return self._pre
-
-    def _calibration(self, data_entry: dict) -> dict:
-        import numpy as np
-
-        cal = data_entry["artifacts"][1]
-        with np.load(cache.artifact_path(cal["sha256"], cal["suffix"])) as z:
-            return {k: z[k] for k in z.files if k != LABELS}
-
-
-def _self_contained(src: Path, dst: Path, where: str) -> None:
-    """Copy an .onnx into dst with any external data inlined, after checking it is a valid model."""
-    import onnx
-    from .sources import onnx_files
-
-    total = sum(f.stat().st_size for f in onnx_files(src, cache.FileHashes()) if f.exists())
-    if total > _TWO_GB:
-        raise BuildError(f"{where}: the model is {total / 2**30:.1f} GB; edgeeval builds self-contained .onnx "
-                         "files and protobuf caps those at 2 GB (models this large are not supported yet)")
-    from .sources import load_onnx_or_explain
-
-    model = load_onnx_or_explain(src, where)   # loads external data from src's folder
-    try:
-        onnx.checker.check_model(model)
-    except Exception as exc:   # the user's model (or the exporter's output for them): exit 2
-        raise UserInputError(f"{where}: {src.name} is not a valid ONNX model ({type(exc).__name__}: "
-                             f"{str(exc)[:300]}); re-export it or fix the graph") from None
-    onnx.save_model(model, str(dst))
-
-
-def _check_onnx(path: Path, what: str) -> None:
-    import onnx
-    try:
-        onnx.checker.check_model(str(path))
-    except Exception as exc:
-        raise BuildError(f"{what}: produced an invalid model: {type(exc).__name__}: {exc}") from exc
 
 
 def _check_data_matches(recipe: Recipe, io: dict, data_meta: dict) -> None:

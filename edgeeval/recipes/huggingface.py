@@ -33,20 +33,17 @@ import os
 import platform
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BuildError, UserInputError
 
 if TYPE_CHECKING:
-    from .build import BuildResult
     from .schema import Recipe, Variant
 
 CONFIGS = ("arm64", "avx2", "avx512", "avx512_vnni")
 _ARM = ("aarch64", "arm64", "armv8l", "armv8b")
 _X86 = ("x86_64", "amd64", "i686", "i386", "x86")
-_TORCH_CHUNK = 32
 HF_TOOLS = ["torch", "transformers", "tokenizers", "optimum", "optimum-onnx"]
 
 
@@ -214,9 +211,9 @@ def choose_config(facts: dict | None) -> tuple[str, str]:
 
 def local_facts() -> dict:
     """arch and cpu flags of this machine, read the way the agent reads them on a board."""
-    from ..agent import agent as board_agent
+    from ..agent.edgeeval_agent.facts import _cpu_flags
 
-    flags = board_agent._cpu_flags()
+    flags = _cpu_flags()
     cpu = {"flags": flags} if not isinstance(flags, tuple) else {"flags": None, "flags_reason": flags[1]}
     return {"arch": platform.machine(), "cpu": cpu}
 
@@ -287,73 +284,6 @@ def quantize_int8(fp32_path: Path, out: Path, settings: dict) -> dict:
             "activations_dtype": qconfig.activations_dtype.name, "weights_dtype": qconfig.weights_dtype.name,
             "per_channel": qconfig.per_channel, "reduce_range": qconfig.reduce_range,
             "operators_to_quantize": list(qconfig.operators_to_quantize)}
-
-
-def retarget(recipe_path, built: "BuildResult", variants: list, facts: dict, only, progress=None):
-    """After the board is probed: rebuild `auto` int8 variants for its facts (cache hits when unchanged).
-
-    Returns (build result, variants to run). A no-op for other sources or when nothing changes.
-    """
-    r = built.recipe
-    if r.source.type != "huggingface" or not any(
-            v.precision == "int8-dynamic" and (v.optimum_config or "auto") == "auto" for v in r.variants):
-        return built, variants
-    from .build import build
-    again = build(recipe_path, only=only, progress=progress, target_facts=facts)
-    names = {v.name for v in variants}
-    return again, [v for v in again.variants if v.name in names]
-
-
-# ---- server baseline: PyTorch FP32 -----------------------------------------------------------
-
-def torch_baseline(build_result: "BuildResult"):
-    """last_hidden_state of the model in PyTorch FP32 over the eval set (cached by model + data sha256)."""
-    import numpy as np
-
-    from .. import paths
-    from ..baseline import Baseline
-    from .cache import read_json, write_json_atomic, write_npz
-
-    model, ev = build_result.fp32, build_result.eval_set
-    stem = f"{model.sha256}_{ev.sha256}_torch"
-    npz, meta_path = paths.baselines_dir() / f"{stem}.npz", paths.baselines_dir() / f"{stem}.json"
-    meta = read_json(meta_path)
-    if meta and npz.exists():
-        with np.load(npz) as z:
-            outputs = {name: z[f"out{i}"] for i, name in enumerate(meta["output_names"])}
-        return Baseline(outputs, meta["output_names"], model.sha256, ev.sha256, npz, True,
-                        meta["runtime_version"], meta["providers"], None, 0.0)
-    t0 = time.perf_counter()
-    offline()
-    import torch
-    from transformers import AutoModel
-
-    names = [o["name"] for o in model.outputs]
-    folder = model_dir(build_result.recipe)
-    net = AutoModel.from_pretrained(str(folder), local_files_only=True, torch_dtype=torch.float32).eval()
-    with np.load(ev.path) as z:
-        feeds = {k: z[k] for k in ev.inputs}
-    n = len(next(iter(feeds.values())))
-    parts: dict[str, list] = {k: [] for k in names}
-    with torch.inference_mode():
-        for s in range(0, n, _TORCH_CHUNK):
-            out = net(**{k: torch.from_numpy(v[s:s + _TORCH_CHUNK]) for k, v in feeds.items()})
-            for k in names:
-                t = getattr(out, k, None)
-                if t is None:
-                    raise BuildError(f"the PyTorch model has no output {k!r} (the ONNX export has {names}); "
-                                     "the server baseline cannot match it")
-                parts[k].append(t.float().numpy())
-    outputs = {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
-    tmp = npz.with_name(npz.name + ".tmp")
-    write_npz(tmp, {f"out{i}": outputs[k] for i, k in enumerate(names)})
-    tmp.replace(npz)
-    seconds = time.perf_counter() - t0
-    version = f"torch {torch.__version__}"
-    write_json_atomic(meta_path, {"output_names": names, "runtime_version": version, "providers": ["pytorch-cpu"],
-                                  "model_sha256": model.sha256, "dataset_sha256": ev.sha256,
-                                  "model_folder": str(folder), "samples": n, "seconds": round(seconds, 3)})
-    return Baseline(outputs, names, model.sha256, ev.sha256, npz, False, version, ["pytorch-cpu"], None, seconds)
 
 
 def embedding_mask(eval_path: Path, inputs: list[str]) -> Any:

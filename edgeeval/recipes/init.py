@@ -110,7 +110,7 @@ def _scoring(model: Path, feeds: dict, outputs: list[dict], has_labels: bool) ->
     import numpy as np
     import onnxruntime as ort
 
-    from ..agent.agent import dense_output
+    from ..agent.edgeeval_agent.data import dense_output
     from ..evaluate.scoring import choose, listing
 
     sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -123,7 +123,7 @@ def _scoring(model: Path, feeds: dict, outputs: list[dict], has_labels: bool) ->
             raise UserInputError(f"{model}: onnxruntime cannot run it on the data: {type(exc).__name__}: "
                                  f"{str(exc)[:300]}") from None
         outs = sess.run(names, {k: v[:1] for k, v in feeds.items()})
-    dense = {n: np.asarray(dense_output(np, o, n)) for n, o in zip(names, outs)}
+    dense = {n: np.asarray(dense_output(o, n)) for n, o in zip(names, outs)}
     try:
         return choose(dense, outputs, has_labels=has_labels), ""
     except UserInputError as exc:
@@ -144,8 +144,8 @@ def draft(model: Path, out: Path, data: Path | None = None, calibration: Path | 
     written: list[str] = []
     header = [f"# Drafted by `edgeeval init {model.name}`: read it, then `edgeeval deploy {out.name}`.",
               "# Relative paths are relative to this file's folder.",
-              f"# Model inputs:  " + "; ".join(_io_text(d) for d in io["inputs"]),
-              f"# Model outputs: " + "; ".join(_io_text(d) for d in io["outputs"])]
+              "# Model inputs:  " + "; ".join(_io_text(d) for d in io["inputs"]),
+              "# Model outputs: " + "; ".join(_io_text(d) for d in io["outputs"])]
     lines = [f"name: {_name(model.stem)}", f"description: {model.name}, drafted by edgeeval init", "",
              "source:", "  type: onnx", f"  path: {_rel(model, folder)}", "", "data:", "  type: npz"]
     has_labels = False

@@ -9,73 +9,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .._yaml import line_of, load_model
-from .scenarios import ScenarioSettings
 from ..errors import UserInputError
-
-# "pkg.mod:fn" or "relative/file.py:fn"
-_MODULE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-_FILE_CALLABLE = re.compile(r"^.+\.py:[A-Za-z_]\w*$")
-
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8"]
-# format -> precisions it builds (TFLite int8 is full-integer: int8 weights, activations, inputs, outputs)
-# tflite int8-dynamic: dynamic-range (int8 weights, float activations/I/O; tflite-runtime 2.14 mishandles it)
-FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static"),
-                     "tflite": ("fp32", "fp16", "int8", "int8-dynamic")}
-
-
-class _Strict(BaseModel):
-    # NaN and infinity are refused everywhere: no setting may disable a bound or a comparison
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-# upper bounds of the run settings: a typo (1e9 warmup runs, 1e12 s) must not keep a board busy
-# for days; the agent enforces max_seconds and warmup_max_seconds on its side as well
-DAY_S = 86_400.0
-MAX_COUNT = 100_000_000
-
-
-def _check_callable(value: str | None) -> str | None:
-    """A recipe callable runs code, like a Makefile target: the user's own file or an installed
-    package. The standard library and builtins are refused (`os:system`, `subprocess:run`,
-    `builtins:exec` ...): no recipe needs them, and a shared recipe must not run them."""
-    if value is None:
-        return value
-    if not (_MODULE_CALLABLE.match(value) or _FILE_CALLABLE.match(value)):
-        raise _bad(f"{value!r} is not a callable reference; "
-                   "write 'package.module:function' or 'path/to/file.py:function'")
-    if _MODULE_CALLABLE.match(value) and not _FILE_CALLABLE.match(value):
-        import sys
-
-        top = value.split(":", 1)[0].split(".", 1)[0]
-        if top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "builtins":
-            raise _bad(f"{value!r} names the Python standard library ({top}); a recipe callable must be "
-                       "your own code ('path/to/file.py:function') or an installed package's function")
-    return value
-
-
-def _only_for(kinds: dict[str, tuple[str, ...]], field: str, value: Any, info: ValidationInfo,
-              required: dict[str, str] | None = None) -> Any:
-    """Refuse a field that does not apply to the section's `type` (instead of ignoring it); demand required ones."""
-    kind = info.data.get("type")
-    allowed = kinds[field]
-    if value is not None and kind is not None and kind not in allowed:
-        raise _bad(f"only applies to {' or '.join(allowed)}, not {kind}; remove it")
-    if value is None and required and kind is not None and required.get(kind) == field:
-        raise _bad(f"type {kind} needs `{field}`; add it")
-    return value
-
-
-def _bad(msg: str) -> PydanticCustomError:
-    return PydanticCustomError("recipe_value", msg)
-
+from .schema_base import (  # noqa: E402,F401  (re-exported)
+    _FILE_CALLABLE,
+    DAY_S,
+    FORMAT_PRECISIONS,
+    MAX_COUNT,
+    Precision,
+    _bad,
+    _check_callable,
+    _only_for,
+    _Strict,
+)
 
 _SOURCE_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("onnx",),
                   "model": ("huggingface",), "package": ("huggingface",), "task": ("huggingface",)}
@@ -277,56 +228,7 @@ class Variant(_Strict):
         return out
 
 
-class RuntimeSettings(_Strict):
-    """onnxruntime session settings sent to the board agent as they are."""
-    name: Literal["onnxruntime"] = "onnxruntime"
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
-    provider_options: Optional[list[dict[str, Any]]] = None
-    intra_op_num_threads: int = Field(1, ge=0, le=1024)
-    inter_op_num_threads: int = Field(1, ge=0, le=1024)
-    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
-    execution_mode: Literal["sequential", "parallel"] = "sequential"
-    session_config: dict[str, str] = Field(default_factory=dict)
-    tflite: Optional["TFLiteSettings"] = None   # settings for format: tflite variants (default below)
-
-
-class TFLiteDelegate(_Strict):
-    """An external delegate (i.MX VX, Coral Edge TPU, Qualcomm QNN...): loaded on the board as given."""
-    library: str = Field(min_length=1)          # path or soname on the board, e.g. /usr/lib/libvx_delegate.so
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
-class TFLiteSettings(_Strict):
-    """LiteRT interpreter settings sent to the board agent for TFLite variants."""
-    num_threads: int = Field(1, ge=1, le=1024)
-    xnnpack: bool = True                        # the interpreter's default CPU delegate
-    delegates: list[TFLiteDelegate] = Field(default_factory=list)
-
-
-RuntimeSettings.model_rebuild()
-
-
-class RunSettings(_Strict):
-    """How long to measure. Defaults follow the usual practice: 10 warmup, >= 200 runs and >= 5 s."""
-    warmup: int = Field(10, ge=0, le=100_000)
-    warmup_max_seconds: float = Field(120.0, gt=0, le=3600.0)   # warmup stops here even if runs remain
-    min_runs: int = Field(200, ge=1, le=MAX_COUNT)
-    min_seconds: float = Field(5.0, ge=0, le=DAY_S)
-    max_runs: int = Field(1_000_000, ge=1, le=MAX_COUNT)
-    max_seconds: float = Field(600.0, gt=0, le=DAY_S)
-    batch_size: int = Field(1, ge=1, le=65_536)
-    accuracy: bool = True
-    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
-    scenario: Optional[ScenarioSettings] = None  # MLPerf-style scenario; see recipes/scenarios.py
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "RunSettings":
-        if self.max_runs < self.min_runs:
-            raise _bad(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs}); raise max_runs")
-        if self.max_seconds < self.min_seconds:
-            raise _bad(f"max_seconds ({self.max_seconds}) is below min_seconds ({self.min_seconds}); "
-                             "raise max_seconds")
-        return self
+from .run_settings import RunSettings, RuntimeSettings, TFLiteDelegate, TFLiteSettings  # noqa: E402,F401
 
 
 class Recipe(_Strict):
@@ -421,7 +323,7 @@ def _file_refs(recipe: Recipe) -> list[tuple[tuple, str]]:
 def _missing_files(recipe: Recipe) -> list[str]:
     problems = []
     if recipe.source.type == "huggingface" or recipe.data.type == "text" or any(v.optimum_config for v in recipe.variants):
-        from .huggingface import recipe_problems   # model folder / package / tokenizer checks
+        from .huggingface import recipe_problems  # model folder / package / tokenizer checks
         problems += recipe_problems(recipe)
     for loc, ref in _file_refs(recipe):
         if loc[-1] in ("callable", "preprocess"):

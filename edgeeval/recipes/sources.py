@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import BuildError, UserInputError
+from ..errors import UserInputError
 from .cache import FileHashes
 from .schema import Data, Recipe
 
@@ -95,7 +95,6 @@ def onnx_files(path: Path, hashes: FileHashes, where: str | None = None) -> list
     """The .onnx file and every external-data file it references (list memoised on the file's stat)."""
     locations = hashes.recall(path, "external_data")
     if locations is None:
-        import onnx
         from onnx.external_data_helper import uses_external_data
 
         model = load_onnx_or_explain(path, where, load_external_data=False)

@@ -46,7 +46,7 @@ def _module(state):
     r = state.recipe
     fn = load_callable(r, r.source.callable, ("source", "callable"))
     with tempfile.TemporaryDirectory() as tmp:
-        module = fn(state._splits(), Path(tmp) / "exported.onnx", r.export.opset, **r.source.params)
+        module = fn(state.splits_(), Path(tmp) / "exported.onnx", r.export.opset, **r.source.params)
     if not hasattr(module, "state_dict"):
         raise UserInputError(f"{r.line('source', 'callable')}: field source.callable: {r.source.callable} "
                              "returned no torch.nn.Module; TFLite variants are converted from it, so "
@@ -87,7 +87,7 @@ def build_tflite(state, key: str, v, model_entry: dict, data_entry: dict) -> dic
 
     module = _module(state).eval()
     onnx_io = model_entry["meta"]["io"]
-    calib = state._calibration(data_entry)
+    calib = state.calibration(data_entry)
     in_names = [i["name"] for i in onnx_io["inputs"]]
     sample = tuple(torch.from_numpy(np.ascontiguousarray(calib[n][:1])) for n in in_names)
     where = f"variant {v.name!r}"

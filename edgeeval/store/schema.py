@@ -4,17 +4,31 @@ runs             one row per `edgeeval deploy`, with provenance (device facts, v
 variant_results  one row per variant: summary JSON plus headline columns for querying
 raw_blobs        the raw data a summary is recomputed from (npy/npz bytes, sha256-checked)
 Timestamps are UTC ISO-8601 strings so both back ends store and sort them the same way.
+These tables are what the code queries; the database is made and upgraded by the Alembic
+revisions in migrations/versions/ (store/migrate.py), which must end at exactly this schema
+(tests/store/test_migrations.py compares them).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer,
-                        LargeBinary, MetaData, String, Table, Text)
+from sqlalchemy import (
+                        JSON,
+                        BigInteger,
+                        Boolean,
+                        Column,
+                        Float,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        LargeBinary,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+)
 
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "ok", "gate_failed", "device_error", "error", "aborted")
-# columns added after the first release: added to older stores when they are opened
-ADDED_RUN_COLUMNS = {"controller_host": "VARCHAR(255)", "controller_pid": "INTEGER", "heartbeat_at": "VARCHAR(40)"}
 HEARTBEAT_S = 15.0          # a running deploy refreshes runs.heartbeat_at this often
 STALE_AFTER_S = 120.0       # no heartbeat for this long: the controller is gone, the run is aborted
 VARIANT_STATUSES = ("ok", "gate_failed", "error")

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import math
-import re
 import uuid as uuidlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,25 +20,16 @@ from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from ..errors import EdgeevalError, UserInputError
-from ..evaluate.summary import recompute, split_event
+from ..errors import RunNotFoundError, StoreIntegrityError, UserInputError  # noqa: F401 (re-exported)
+from ..rawdata import split_event
 from ..scrub import SCRUBBED, _is_secret_key, scrub_text  # noqa: F401 (scrub_text re-exported)
-from .schema import (ADDED_RUN_COLUMNS, RUN_STATUSES, SCHEMA_VERSION, STALE_AFTER_S, VARIANT_STATUSES,
-                     metadata, raw_blobs, runs, variant_results)
+from .schema import RUN_STATUSES, SCHEMA_VERSION, STALE_AFTER_S, VARIANT_STATUSES, raw_blobs, runs, variant_results
 
 _RUN_FIELDS = {c.name for c in runs.columns} - {"id", "uuid", "created_at", "finished_at",
                                                  "schema_version"}
 _RUN_JSON = ("device_facts", "controller", "settings", "extra")
 LATENCY_KINDS = ("latencies_ns", "warmup_ns")
 
-
-
-class RunNotFoundError(UserInputError, LookupError):
-    """A run or variant id that is not in this store."""
-
-
-class StoreIntegrityError(EdgeevalError):
-    """A stored blob no longer matches its sha256."""
 
 
 def utc_now() -> str:
@@ -114,19 +104,9 @@ class Store:
         self.engine = create_engine(u, **kwargs)
         if u.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_foreign_keys)
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
+        from .migrate import upgrade
 
-    def _add_missing_columns(self) -> None:
-        """Stores made by an older edgeeval lack the heartbeat columns: add them (portable ALTER)."""
-        from sqlalchemy import inspect, text
-
-        have = {c["name"] for c in inspect(self.engine).get_columns("runs")}
-        missing = [(n, t) for n, t in ADDED_RUN_COLUMNS.items() if n not in have]
-        if missing:
-            with self.engine.begin() as conn:
-                for name, sqltype in missing:
-                    conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {sqltype}"))
+        upgrade(self.engine)   # Alembic revisions: a store from an older release is upgraded in place
 
     def heartbeat(self, run_id: int) -> None:
         """The controller is alive and the run goes on (called every HEARTBEAT_S by a deploy)."""
@@ -252,7 +232,7 @@ class Store:
 
         `event` is the agent's result event: its latencies_ns/warmup_ns become blobs (unless
         `raw` has them) and its other fields, with `gates` and `baseline_accuracy`, are kept
-        so `recompute_variant` can rebuild `summary` exactly.
+        so evaluate.summary.recompute_variant can rebuild `summary` exactly.
         """
         raw = dict(raw or {})
         inputs = None
@@ -307,8 +287,9 @@ class Store:
                                       f"sha256 in {self._where()}: the database was altered")
         return _decode(data, row.encoding)
 
-    def recompute_variant(self, variant_id: int) -> dict:
-        """summarize_variant() again on the stored raw data; equals the stored summary."""
+    def variant_inputs(self, variant_id: int) -> dict:
+        """What a variant's summary is computed from: {"event", "gates", "baseline_accuracy", "scoring",
+        "confidence", "raw": {kind: array or dict}} (evaluate.summary.recompute_variant)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(variant_results.c.inputs).where(
                 variant_results.c.id == variant_id)).first()
@@ -317,11 +298,11 @@ class Store:
             kinds = [k for (k,) in conn.execute(select(raw_blobs.c.kind).where(
                 raw_blobs.c.variant_result_id == variant_id))]
         if row.inputs is None:
-            raise ValueError(f"variant {variant_id} was stored without its result event; "
-                             "it cannot be recomputed")
+            raise UserInputError(f"variant {variant_id} was stored without its result event; "
+                                 "it cannot be recomputed (only variants measured by a deploy can)")
         stored = dict(row.inputs)
         stored["raw"] = {k: self.get_raw(variant_id, k) for k in kinds}
-        return recompute(stored)
+        return stored
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -107,13 +107,17 @@ def make_job(model_path: str | Path, data_path: str | Path, inputs: Sequence[str
              accuracy: bool = True, outputs_path: str | Path | None = None,
              runtime: Mapping[str, Any] | None = None, model_sha256: str | None = None,
              progress_interval_s: float = 0.5) -> dict:
-    """A protocol-1 job dict; `runtime` entries override the single-threaded CPU defaults."""
+    """A protocol-1 job dict, complete as the controller sends it (edgeeval/jobdefaults.py); `runtime`
+    entries override the single-threaded CPU defaults. Keys added afterwards (a "power" or
+    "scenario" block) are completed by testing.agent.run_agent, or call jobdefaults.complete."""
+    from ..jobdefaults import complete
+
     job_id = job_id or uuid.uuid4().hex
     rt = {"name": "onnxruntime", "providers": ["CPUExecutionProvider"], "provider_options": None,
           "intra_op_num_threads": 1, "inter_op_num_threads": 1,
           "graph_optimization_level": "all", "execution_mode": "sequential", "session_config": {}}
     rt.update(runtime or {})
-    return {
+    return complete({
         "protocol": 1, "job_id": job_id, "variant": variant,
         "model": {"path": str(model_path), "format": "onnx", "sha256": model_sha256},
         "data": {"path": str(data_path), "inputs": list(inputs), "labels": "labels",
@@ -124,4 +128,4 @@ def make_job(model_path: str | Path, data_path: str | Path, inputs: Sequence[str
         "accuracy": {"enabled": accuracy,
                      "outputs_path": str(outputs_path or f"runs/{job_id}/outputs.npz")},
         "progress_interval_s": progress_interval_s,
-    }
+    })

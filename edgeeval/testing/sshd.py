@@ -9,11 +9,13 @@
 Boards accept the lab's client key; `lab.known_hosts_path` trusts every board started,
 `lab.ssh_config_path` has a Host alias per board.
 
-Run as root, the lab logs in as a dedicated unprivileged user (`edgeeval-board`, login shell
-/bin/sh) whose python is Debian's /usr/bin/python3 with numpy and onnxruntime beside it —
-a board interpreter distinct from the controller's, like a real board. Root's own login
-shell here runs `pyenv init` (a rehash with a lock file: a board killed mid-login leaves the
-lock behind and every later root login then hangs for 60 s), so it is never used.
+By default the boards log in as the current user and run the controller's own python. Asked
+to (`SSHDLab(dir, create_user=True)`, root only: edgeeval's own tests do), the lab creates a
+dedicated unprivileged user (`edgeeval-board`, login shell /bin/sh) whose python is Debian's
+/usr/bin/python3 with numpy and onnxruntime beside it (a venv filled once by pip) — a board
+interpreter distinct from the controller's, like a real board. Root's own login shell on the
+test machines runs `pyenv init` (a rehash with a lock file: a board killed mid-login leaves the
+lock behind and every later root login then hangs for 60 s), which is why the tests ask.
 """
 
 from __future__ import annotations
@@ -167,10 +169,13 @@ def _descendants(root: int) -> list[int]:
 class SSHDLab:
     """A set of sshd boards under one directory, sharing one client key."""
 
-    def __init__(self, tmpdir: str | Path, user: str | None = None):
+    def __init__(self, tmpdir: str | Path, user: str | None = None, create_user: bool = False):
         self.dir = Path(tmpdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        if user is None and os.geteuid() == 0:
+        if user is None and create_user:
+            if os.geteuid() != 0:
+                raise PermissionError("SSHDLab(create_user=True) creates a user account: run as root, "
+                                      "or pass user= an existing account")
             user = ensure_board_user()
         self.user = user or getpass.getuser()
         self._as_other_user = self.user != getpass.getuser()

@@ -13,7 +13,7 @@ import posixpath
 import time
 
 from ..errors import RemoteCommandError, TransferError, UserInputError
-from .base import PushReport, Transport, TransferResult
+from .base import PushReport, TransferResult, Transport
 
 # Python >= 3.8, stdlib only. argv: WORKDIR SWEEP(0|1) PATH...; prints one JSON line:
 # {"hashes": {path: sha256 or null}, "free_bytes": n|null, "swept": {...}|null}. With SWEEP=1 it

@@ -16,8 +16,16 @@ import time
 from pathlib import Path
 
 from ..errors import DeviceError, RemoteCommandError, TransferError
-from .base import (MAX_LINE_BYTES, STDERR_LINE_BYTES, CommandResult, LineHandler, LineSplitter, Transport,
-                   TransferResult, deadline_error)
+from .base import (
+    MAX_LINE_BYTES,
+    STDERR_LINE_BYTES,
+    CommandResult,
+    LineHandler,
+    LineSplitter,
+    TransferResult,
+    Transport,
+    deadline_error,
+)
 
 
 class LocalTransport(Transport):

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgeeval.agent import AGENT_PATH
+from edgeeval.testing.agent import run_agent
 from edgeeval.testing.models import make_job, tiny_mlp, two_input_model, write_eval_npz
-
-
-def run_agent(cwd, args, job=None, python=(sys.executable,), env=None, timeout=60):
-    """Run the agent; returns (events, returncode, stderr). Fails if stdout has a non-protocol line."""
-    stdin = json.dumps(job) if isinstance(job, dict) else job
-    proc = subprocess.run([*python, str(AGENT_PATH), *args], cwd=cwd, input=stdin, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    events = []
-    for line in proc.stdout.splitlines():
-        obj = json.loads(line)  # every stdout line must be one JSON object ...
-        assert isinstance(obj, dict) and "event" in obj, line  # ... carrying an event
-        events.append(obj)
-    return events, proc.returncode, proc.stderr
 
 
 def ort_outputs(model, feeds, batch_size):
@@ -52,11 +37,6 @@ def board(tmp_path):
     x = rng.standard_normal((37, 64)).astype(np.float32)
     write_eval_npz(tmp_path / "cache" / "mlp.npz", {"input": x}, labels=rng.integers(0, 10, 37))
     return tmp_path
-
-
-def test_agent_file_is_python38_syntax():
-    ast.parse(AGENT_PATH.read_text(), feature_version=(3, 8))
-    assert "import edgeeval" not in AGENT_PATH.read_text()
 
 
 def _assert_nulls_have_reasons(d, where="facts"):

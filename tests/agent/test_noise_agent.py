@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -11,13 +9,10 @@ import time
 
 import pytest
 
-from edgeeval.agent import AGENT_PATH
+from edgeeval.agent.edgeeval_agent import noise as agent  # the board module, imported directly
 from edgeeval.evaluate.noise import noise_summary
+from edgeeval.testing.agent import run_agent
 from edgeeval.testing.models import make_job
-
-_spec = importlib.util.spec_from_file_location("edgeeval_board_agent", AGENT_PATH)
-agent = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(agent)  # the file has no import-time side effects
 
 MODERN = """cpu  {u} 0 {s} {i} 20 0 10 {st} 0 0
 cpu0 50 0 10 400 10 0 5 {st2} 0 0
@@ -103,26 +98,22 @@ def test_zero_length_window_is_null_with_reason(tmp_path):
     assert n["other_busy_share"] is None and "shorter than one clock tick" in n["reason"]
 
 
-def run_agent(board):
+def noise_of_a_run(board):
     job = make_job("cache/mlp.onnx", "cache/mlp.npz", warmup=5, min_runs=10, min_seconds=1.5,
                    accuracy=False, runtime={"name": "synthetic", "distribution": "constant",
                                             "median_ms": 1.0, "sigma": 0.0, "seed": 1})
-    proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=board, input=json.dumps(job),
-                          capture_output=True, text=True, timeout=60)
-    ev = json.loads(proc.stdout.splitlines()[-1])
-    assert ev["event"] == "result", ev
-    return ev["noise"]
+    return run_agent(board, job=job).event("result")["noise"]
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="needs Linux /proc/stat")
 def test_a_cpu_hog_during_the_timed_phase_is_flagged(board):
-    quiet = run_agent(board)
+    quiet = noise_of_a_run(board)
     cpus = os.cpu_count() or 1
     hogs = min(cpus, 16)  # one busy loop per CPU: the hog run is the busier one even on a loaded machine
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
     try:
         time.sleep(0.3)   # the hogs are spinning before the agent starts
-        loud = run_agent(board)
+        loud = noise_of_a_run(board)
     finally:
         for p in procs:
             p.kill()

@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from edgeeval.agent import AGENT_PATH
 from edgeeval.cli.render import _scenario_rows
 from edgeeval.evaluate.scenarios import scenario_summary
 from edgeeval.testing import powerboard as pb
+from edgeeval.testing.agent import run_agent
 from edgeeval.testing.models import make_job
 
 FLAT_MS = {"name": "synthetic", "distribution": "constant", "median_ms": 0.5, "sigma": 0.0, "seed": 7}
@@ -30,9 +27,7 @@ def run(board, sustained, sysfs_root=None, power=None):
     if power is not None:
         job["power"] = power
     argv = ["run"] + (["--sysfs-root", str(sysfs_root)] if sysfs_root is not None else [])
-    proc = subprocess.run([sys.executable, str(AGENT_PATH), *argv], cwd=board, input=json.dumps(job),
-                          capture_output=True, text=True, timeout=60)
-    return json.loads(proc.stdout.splitlines()[-1])
+    return run_agent(board, argv, job).events[-1]
 
 
 class Heater(threading.Thread):

@@ -8,28 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgeeval.agent import AGENT_PATH
 from edgeeval.devices.check import tflite_findings
+from edgeeval.testing.agent import run_agent
 from edgeeval.testing.models import make_job, write_eval_npz
 
-
 pytest.importorskip("litert_torch", reason="the tflite extra is not installed")
-
-
-def run_agent(cwd, args, job=None, python=(sys.executable,), env=None, timeout=60):
-    """Run the agent file; returns (events, returncode, stderr) (as tests/agent/test_agent.py does)."""
-    import json
-
-    stdin = json.dumps(job) if isinstance(job, dict) else job
-    proc = subprocess.run([*python, str(AGENT_PATH), *args], cwd=cwd, input=stdin, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    return [json.loads(line) for line in proc.stdout.splitlines()], proc.returncode, proc.stderr
 
 
 def _site(py: str) -> Path:
@@ -58,8 +46,8 @@ def pythons(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
     """A float32 Linear(64->10) converted with litert-torch, and a 20-sample eval set."""
-    import torch
     import litert_torch
+    import torch
 
     d = tmp_path_factory.mktemp("tflite-board")
     torch.manual_seed(0)

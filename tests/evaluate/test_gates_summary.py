@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edgeeval.evaluate import GATES, all_passed, check_gates, summarize_variant
-from edgeeval.evaluate.summary import recompute, split_event
+from edgeeval.evaluate.summary import recompute
+from edgeeval.rawdata import split_event
 
 
 def test_gate_pass_and_fail():

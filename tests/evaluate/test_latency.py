@@ -2,7 +2,6 @@
 
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -25,15 +24,7 @@ def test_percentile_is_loadgens_rule():
         L.percentile([1, 2], 1.5)
 
 
-def test_binomial_cdf_fallback_matches_scipy():
-    pytest.importorskip("scipy")
-    for n, p in [(2, 0.5), (17, 0.01), (300, 0.5), (300, 0.99), (5000, 0.9), (200000, 0.999)]:
-        a = L.binom_cdf(n, p, use_scipy=False)
-        b = L.binom_cdf(n, p, use_scipy=True)
-        assert np.max(np.abs(a - b)) < 1e-12, (n, p)
-
-
-def test_ranks_are_valid_tight_and_match_without_scipy(monkeypatch):
+def test_ranks_are_valid_and_tight():
     for n, p in [(50, 0.5), (300, 0.9), (299, 0.99), (1000, 0.99), (10, 0.5)]:
         a, b, cov = L.order_statistic_ranks(n, p, 0.95)
         cdf = L.binom_cdf(n, p)
@@ -42,19 +33,8 @@ def test_ranks_are_valid_tight_and_match_without_scipy(monkeypatch):
         # tightest: no narrower pair reaches 95 %
         w = b - a
         assert all(cdf[x + w - 1] - cdf[x] < 0.95 for x in range(0, n - w + 1))
-    # without scipy importable, the pure-numpy path picks the same ranks
-    with_scipy = L.latency_stats(list(range(1, 1001)))
-    L.order_statistic_ranks.cache_clear()
-    monkeypatch.setitem(sys.modules, "scipy", None)
-    monkeypatch.setitem(sys.modules, "scipy.stats", None)
-    try:
-        with pytest.raises(ImportError):
-            L.binom_cdf(10, 0.5, use_scipy=True)
-        assert L.order_statistic_ranks(300, 0.9, 0.95)[:2] == (259, 280)
-        assert L.order_statistic_ranks(300, 0.5, 0.95)[:2] == (133, 167)
-        assert L.latency_stats(list(range(1, 1001))) == with_scipy
-    finally:
-        L.order_statistic_ranks.cache_clear()
+    assert L.order_statistic_ranks(300, 0.9, 0.95)[:2] == (259, 280)
+    assert L.order_statistic_ranks(300, 0.5, 0.95)[:2] == (133, 167)
 
 
 def test_ci_too_small_n_is_none_with_reason():

@@ -7,7 +7,8 @@ import pytest
 
 from edgeeval.cli.render import variant_rows
 from edgeeval.evaluate.noise import NO_NOISE_DATA, noise_summary
-from edgeeval.evaluate.summary import recompute, split_event, summarize_variant
+from edgeeval.evaluate.summary import recompute, summarize_variant
+from edgeeval.rawdata import split_event
 
 
 def agent_noise(steal=0.003, other=0.012, **kw):

@@ -6,7 +6,6 @@ same file and data (to 4 decimals), and the report must say which output was sco
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

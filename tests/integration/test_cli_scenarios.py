@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import FAST, RECIPE, as_json, cli
+
+pytestmark = pytest.mark.slow   # builds real models / long scenario runs
 
 
 def test_offline_scenario_headline_and_settings_are_recorded(built_digits, store):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -14,6 +13,8 @@ import pytest
 import yaml
 
 from .conftest import FAST, RECIPE, ROOT, as_json, cli
+
+pytestmark = pytest.mark.sshd
 
 VARIANTS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 
@@ -222,7 +223,7 @@ def _agent_pids(board) -> list[int]:
             argv = (d / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(str(board.board_dir).encode() in a and a.endswith(b".py") for a in argv) and b"run" in argv:
+        if any(str(board.board_dir).encode() in a and a.endswith(b".pyz") for a in argv) and b"run" in argv:
             pids.append(int(d.name))
     return pids
 

@@ -12,6 +12,8 @@ from edgeeval.testing import powerboard as pb
 
 from .conftest import as_json, cli
 
+pytestmark = pytest.mark.sshd
+
 
 @pytest.fixture
 def board(sshd_lab):

@@ -17,9 +17,9 @@ FAST = ["--min-runs", "20", "--min-seconds", "0.02", "--warmup", "1"]
 @pytest.fixture
 def forest(tmp_path):
     """A skl2onnx random forest with ZipMap (label int64 [N] first, probabilities as seq(map) second)."""
+    from skl2onnx import to_onnx
     from sklearn.datasets import load_iris
     from sklearn.ensemble import RandomForestClassifier
-    from skl2onnx import to_onnx
 
     X, y = load_iris(return_X_y=True)
     X = X.astype(np.float32)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from .conftest import ROOT, as_json, cli
+
+pytestmark = pytest.mark.slow   # builds real models / long scenario runs
 
 pytest.importorskip("optimum.onnxruntime", reason="needs the hf extra: pip install -e '.[hf]'")
 

@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.slow   # builds real models / long scenario runs
+
 pytest.importorskip("optimum.onnxruntime", reason="needs the hf extra: pip install -e '.[hf]'")
 
 MINILM = ROOT / "recipes" / "minilm-embeddings.yaml"

@@ -6,6 +6,8 @@ import pytest
 
 from .conftest import ROOT, as_json, cli
 
+pytestmark = [pytest.mark.sshd, pytest.mark.slow]   # real boards; builds real models
+
 pytest.importorskip("optimum.onnxruntime", reason="needs the hf extra: pip install -e '.[hf]'")
 
 MINILM = ROOT / "recipes" / "minilm-embeddings.yaml"

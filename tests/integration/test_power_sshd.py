@@ -3,7 +3,6 @@ the load-driven power model) and a SCPI meter on the controller for a board with
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from edgeeval.testing import powerboard as pb
 from edgeeval.testing.scpi_sim import IDN, ScpiSimulator
 
 from .conftest import FAST, RECIPE, as_json, cli
+
+pytestmark = pytest.mark.sshd
 
 # thermal and clocks are sampled once a second: a warmup of >= 1.3 s holds a sample even on a busy
 # machine, so the throttled flag is known (true/false), never null for want of a sample

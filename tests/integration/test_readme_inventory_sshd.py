@@ -86,7 +86,7 @@ def test_readme_inventory_verbatim_over_ssh(sshd_lab, two_boards, board_home, bu
     rep = as_json(proc)
     assert rep["status"] == "ok" and rep["variants"][0]["accuracy"]["top1"] > 0.9
     cache = board_home / ".edgeeval" / "cache"
-    assert sorted(p.suffix for p in cache.iterdir()) == [".npz", ".onnx", ".py"]
+    assert sorted(p.suffix for p in cache.iterdir()) == [".npz", ".onnx", ".pyz"]
     assert not (board_home / "~").exists(), "the agent wrote under a literal '~' folder"
     runs = board_home / ".edgeeval" / "runs"
     assert not runs.exists() or not [p for p in runs.rglob("*") if p.is_file()], "outputs left on the board"

@@ -15,6 +15,8 @@ import yaml
 
 from .conftest import FAST, RECIPE, as_json, cli
 
+pytestmark = [pytest.mark.sshd, pytest.mark.slow]   # real boards; builds real models
+
 pytest.importorskip("litert_torch", reason="the tflite extra is not installed")
 VARIANTS = [{"name": "fp32", "precision": "fp32"},
             {"name": "tflite-fp32", "format": "tflite", "precision": "fp32"},

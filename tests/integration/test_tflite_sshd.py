@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import FAST, ROOT, as_json, cli
 
+pytestmark = [pytest.mark.sshd, pytest.mark.slow]   # real boards; builds real models
+
 pytest.importorskip("litert_torch", reason="the tflite extra is not installed")
 RECIPE = ROOT / "recipes" / "digits-mobilenet.yaml"
 TFLITE = ["tflite-fp32", "tflite-fp16", "tflite-int8"]

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from edgeeval.agent import AGENT_PATH
+from edgeeval.testing.agent import run_agent  # noqa: F401  (the power tests' runner)
 from edgeeval.testing.models import make_job, tiny_mlp, write_eval_npz
 
 SHORT = {"sample_interval_s": 0.005, "idle_s": 0.5, "warmup_max_s": 0.4, "window_min_s": 0.6, "windows": 3}
-
-
-def run_agent(cwd, job, env=None, user=None, python=sys.executable, args=("run",), timeout=60):
-    """The real agent file in a subprocess; returns (events, returncode, stderr)."""
-    e = dict(os.environ)
-    e.update(env or {})
-    proc = subprocess.run([python, str(AGENT_PATH), *args], cwd=cwd, env=e, user=user,
-                          input=json.dumps(job) if job is not None else None,
-                          capture_output=True, text=True, timeout=timeout)
-    return [json.loads(line) for line in proc.stdout.splitlines()], proc.returncode, proc.stderr
 
 
 def power_job(root, **power):

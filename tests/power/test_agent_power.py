@@ -20,7 +20,7 @@ def test_default_job_runs_nothing_and_has_no_power_block(board):
     from edgeeval.testing.models import make_job
 
     job = make_job("cache/mlp.onnx", "cache/mlp.npz", warmup=2, min_runs=10, min_seconds=0.01, accuracy=False)
-    events, rc, err = run_agent(board, job)
+    events, rc, err = run_agent(board, job=job)
     res = result_of(events)
     assert rc == 0 and "power" not in res and "thermal" not in res
     assert [e["phase"] for e in events if e["event"] == "phase"] == ["load", "warmup", "timed", "done"]
@@ -33,7 +33,7 @@ def test_energy_per_inference_matches_the_load_driven_model(board):
     log = board / "model.log"
     model = pb.start_model(root, log, idle_w=3.0, k_w=4.0, interval=0.02)
     try:
-        events, rc, err = run_agent(board, power_job(root, sensor="hwmon", chip="ina226"))
+        events, rc, err = run_agent(board, job=power_job(root, sensor="hwmon", chip="ina226"))
     finally:
         model.terminate()
         model.wait()
@@ -66,7 +66,7 @@ def test_energy_per_inference_matches_the_load_driven_model(board):
 def test_ina3221_orin_nano_is_v_times_i_on_vdd_in(board):
     root = board / "root"
     pb.fake_ina3221(root)
-    events, rc, err = run_agent(board, power_job(root, sensor="ina3221", idle_s=0.1, window_min_s=0.2))
+    events, rc, err = run_agent(board, job=power_job(root, sensor="ina3221", idle_s=0.1, window_min_s=0.2))
     res = result_of(events)
     assert res["power"]["rails"] == ["VDD_IN"] and res["power"]["update_interval_s"] == 0.007
     assert res["power"]["samples"]["values"][0][0] == pytest.approx(5.259072)
@@ -78,7 +78,7 @@ def test_ina3221_orin_nano_is_v_times_i_on_vdd_in(board):
 def test_ina3221_agx_orin_has_no_vdd_in_and_sums_the_rails(board):
     root = board / "root"
     pb.fake_ina3221(root, rails=("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0_X"))
-    events, rc, err = run_agent(board, power_job(root, sensor="ina3221", idle_s=0.05, window_min_s=0.1, windows=1))
+    events, rc, err = run_agent(board, job=power_job(root, sensor="ina3221", idle_s=0.05, window_min_s=0.1, windows=1))
     p = result_of(events)["power"]
     assert p["rails"] == ["VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0_X"]
     assert any("module rails only" in n for n in p["notes"])
@@ -87,7 +87,7 @@ def test_ina3221_agx_orin_has_no_vdd_in_and_sums_the_rails(board):
 def test_jetpack4_iio_rails_in_mw(board):
     root = board / "root"
     pb.fake_ina3221_iio(root)
-    events, rc, err = run_agent(board, power_job(root, sensor="ina3221", idle_s=0.05, window_min_s=0.1, windows=1))
+    events, rc, err = run_agent(board, job=power_job(root, sensor="ina3221", idle_s=0.05, window_min_s=0.1, windows=1))
     p = result_of(events)["power"]
     assert p["rails"] == ["POM_5V_IN"] and p["samples"]["values"][0] == [4.52]
 
@@ -95,7 +95,7 @@ def test_jetpack4_iio_rails_in_mw(board):
 def test_unknown_rail_is_a_clear_error(board):
     root = board / "root"
     pb.fake_ina3221(root)
-    events, rc, err = run_agent(board, power_job(root, sensor="ina3221", rails=["VDD_GPU"]))
+    events, rc, err = run_agent(board, job=power_job(root, sensor="ina3221", rails=["VDD_GPU"]))
     assert rc == 1 and events[-1]["type"] == "PowerError"
     assert "VDD_GPU" in events[-1]["message"] and "VDD_IN, VDD_CPU_GPU_CV, VDD_SOC" in events[-1]["message"]
 
@@ -107,8 +107,8 @@ def test_tegrastats_both_formats_long_lived(board, jetpack, rail, first_w):
     if jetpack == 4:  # the fake prints 5263 by default; JP4 fixture value 4520 via the model file
         (root / pb.MODEL_FILE).write_text("4520")
     env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
-    events, rc, err = run_agent(board, power_job(root, sensor="tegrastats", sample_interval_s=0.02,
-                                                 idle_s=0.2, window_min_s=0.3, windows=2), env=env)
+    events, rc, err = run_agent(board, job=power_job(root, sensor="tegrastats", sample_interval_s=0.02,
+                                                 idle_s=0.2, window_min_s=0.3, windows=2), extra_env=env)
     p = result_of(events)["power"]
     assert p["rails"] == [rail] and p["samples"]["values"][0][0] == pytest.approx(first_w)
     assert p["samples"]["seq"] is not None and p["update_interval_s"] == 0.02
@@ -121,8 +121,8 @@ def test_pi5_pmic_is_an_estimate_and_throttle_bits_flag_the_run(board):
     pb.fake_tools(bindir, root, throttled="0x50005")
     pb.fake_thermal(root)
     env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
-    events, rc, err = run_agent(board, power_job(root, sensor="rpi5-pmic", idle_s=0.3, window_min_s=0.3,
-                                                 windows=1), env=env)  # window >= 100 x 0.05 s
+    events, rc, err = run_agent(board, job=power_job(root, sensor="rpi5-pmic", idle_s=0.3, window_min_s=0.3,
+                                                 windows=1), extra_env=env)  # window >= 100 x 0.05 s
     res = result_of(events)
     p = res["power"]
     assert p["estimate"] is True and p["rails"] == ["VDD_CORE", "3V3_SYS"]  # 3V7_WL_SW has no _V line
@@ -139,6 +139,7 @@ def test_frequency_drop_flags_throttled(board):
     import subprocess
 
     from edgeeval.agent import AGENT_PATH
+    from edgeeval.jobdefaults import complete
 
     root = board / "root"
     pb.fake_ina226(root)
@@ -146,7 +147,7 @@ def test_frequency_drop_flags_throttled(board):
     job = power_job(root, sensor="hwmon", chip="ina226", idle_s=0.2, warmup_max_s=1.2, window_min_s=1.2, windows=2)
     proc = subprocess.Popen([sys.executable, str(AGENT_PATH), "run"], cwd=board, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc.stdin.write(json.dumps(job))
+    proc.stdin.write(json.dumps(complete(job)))
     proc.stdin.close()
     events = []
     for line in proc.stdout:  # the clock falls to 80 % once the measured windows start
@@ -160,7 +161,7 @@ def test_frequency_drop_flags_throttled(board):
 
 
 def test_no_sensor_gives_nulls_with_the_reason(board):
-    events, rc, err = run_agent(board, power_job(board / "root", sensor="none", reason="Pi 4: no sensor"))
+    events, rc, err = run_agent(board, job=power_job(board / "root", sensor="none", reason="Pi 4: no sensor"))
     res = result_of(events)
     assert "power_idle" not in [e.get("phase") for e in events]
     s = summarize_power(res["power"])
@@ -175,7 +176,7 @@ def test_rapl_counter_energy(board):
     log = board / "model.log"
     model = pb.start_model(root, log, interval=0.01)
     try:
-        events, rc, err = run_agent(board, power_job(root, sensor="rapl", windows=2))
+        events, rc, err = run_agent(board, job=power_job(root, sensor="rapl", windows=2))
     finally:
         model.terminate()
         model.wait()
@@ -198,13 +199,13 @@ def test_rapl_permission_denied_stops_with_the_udev_fix(board):
         pb.public_dirs(pub)
         for f in (pub / "cache").iterdir():
             os.chmod(f, 0o644)
-        events, rc, err = run_agent(pub, power_job(pub / "root", sensor="rapl"), user=user,
+        events, rc, err = run_agent(pub, job=power_job(pub / "root", sensor="rapl"), user=user,
                                     python=board_python())
         assert rc == 1 and events[-1]["type"] == "PowerError"
         msg = events[-1]["message"]
         assert "permission denied" in msg and "chmod g+r" in msg and "udev" in msg
         # the probe lists the sensor as unreadable, with the same fix
-        events, rc, err = run_agent(pub, None, user=user, python=board_python(),
+        events, rc, err = run_agent(pub, job=None, user=user, python=board_python(),
                                     args=("probe", "--sysfs-root", str(pub / "root")))
         rapl = [s for s in events[0]["sensors"] if s["sensor"] == "rapl"][0]
         assert rapl["readable"] is False and "chmod g+r" in rapl["reason"]
@@ -217,7 +218,7 @@ def test_probe_lists_sensors_and_rails(board):
     pb.fake_ina3221(root)
     pb.fake_ina226(root)
     pb.fake_rapl(root)
-    events, rc, err = run_agent(board, None, args=("probe", "--sysfs-root", str(root)))
+    events, rc, err = run_agent(board, job=None, args=("probe", "--sysfs-root", str(root)))
     sensors = {(s["sensor"], s.get("chip")): s for s in events[0]["sensors"]}
     assert sensors[("ina3221", "ina3221")]["rails"] == ["VDD_CPU_GPU_CV", "VDD_IN", "VDD_SOC"]
     assert sensors[("hwmon", "ina226")]["rails"] == ["power1"]

@@ -74,7 +74,7 @@ def test_guard_wider_than_the_windows_gives_a_reason_not_numbers():
 def test_agent_runs_the_phases_without_a_sensor_for_a_host_meter(board):
     job = power_job(board / "root", sensor="none", host_meter={"interval_s": 0.01, "guard_s": 0.1},
                     idle_s=0.2, window_min_s=0.3, windows=2)
-    events, rc, err = run_agent(board, job)
+    events, rc, err = run_agent(board, job=job)
     res = result_of(events)
     assert events[0]["event"] == "hello" and isinstance(events[0]["t_ns"], int)
     phases = [e["phase"] for e in events if e["event"] == "phase"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeeval.evaluate.summary import summarize_variant
+from edgeeval.evaluate.summary import recompute_variant, summarize_variant
 from edgeeval.store.store import Store
 from edgeeval.testing import powerboard as pb
 
@@ -17,7 +17,7 @@ def test_power_blobs_and_recompute(board):
     try:
         # thermal and clocks are sampled once a second: the warmup and the windows each last longer,
         # so both phases hold a frequency sample and `throttled` is known (not null) on a busy machine
-        events, rc, err = run_agent(board, power_job(root, sensor="hwmon", chip="ina226", windows=2,
+        events, rc, err = run_agent(board, job=power_job(root, sensor="hwmon", chip="ina226", windows=2,
                                                      warmup_min_s=1.3, warmup_max_s=1.5, window_min_s=1.1))
     finally:
         model.terminate()
@@ -31,4 +31,4 @@ def test_power_blobs_and_recompute(board):
     kinds = store.get_run(run)["variants"][0]["raw_kinds"]
     assert {"power_samples", "thermal", "latencies_ns"} <= set(kinds)
     assert store.get_raw(vid, "power_samples")["t_ns"].size == len(ev["power"]["samples"]["t_ns"])
-    assert store.recompute_variant(vid)["power"] == summary["power"]
+    assert recompute_variant(store, vid)["power"] == summary["power"]

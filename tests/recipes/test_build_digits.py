@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeeval.baseline import run_model
+from edgeeval.reference.onnx import run_model
 from edgeeval.errors import UserInputError
 from edgeeval.recipes import build
 

@@ -27,7 +27,6 @@ def test_verify_script_is_python38_syntax():
 
 @pytest.mark.sshd
 def test_push_skip_and_repush_corrupt(sshd_lab, two_boards, board_transport, tmp_path):
-    import sys
     b = two_boards[0]
     tr = board_transport(b)
     files = [_artifact(tmp_path, "m.onnx", 300_000), _artifact(tmp_path, "d.npz", 1000)]
@@ -50,7 +49,6 @@ def test_push_skip_and_repush_corrupt(sshd_lab, two_boards, board_transport, tmp
 
 @pytest.mark.sshd
 def test_wrong_hash_after_push_is_a_transfer_error(sshd_lab, two_boards, board_transport, tmp_path):
-    import sys
     tr = board_transport(two_boards[0])
     path, _, suffix = _artifact(tmp_path, "x.bin", 10)
     with pytest.raises(TransferError, match="differ"):
@@ -59,7 +57,6 @@ def test_wrong_hash_after_push_is_a_transfer_error(sshd_lab, two_boards, board_t
 
 @pytest.mark.sshd
 def test_hostile_workdir_is_used_literally(sshd_lab, two_boards, board_transport, tmp_path):
-    import sys
     b = two_boards[0]
     base = Path(b.board_dir) / "base"   # writable by the board user, so a sentinel *could* appear
     base.mkdir()

@@ -9,8 +9,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeeval import paths
-from edgeeval.baseline import server_baseline
 from edgeeval.recipes import build
+from edgeeval.source_kinds import server_baseline
 
 RECIPE = """\
 name: baseline-test

@@ -1,0 +1,78 @@
+"""The agent job (protocol 1, docs/architecture.md): what one variant's run on one board asks of the
+agent. The controller builds it here from resolved settings — every default is decided on the
+controller and sent; the agent validates and never restates them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROTOCOL = 1
+PROGRESS_INTERVAL_S = 0.25
+
+
+def is_tflite(variant) -> bool:
+    return Path(variant.path).suffix == ".tflite"
+
+
+def runtimes_needed(variants) -> dict:
+    """analyse() arguments: onnxruntime only when an .onnx is deployed, a TFLite interpreter for .tflite."""
+    kinds = {is_tflite(v) for v in variants}
+    return {"runtimes_needed": ("onnxruntime",) if False in kinds or not kinds else (), "tflite": True in kinds}
+
+
+def tflite_runtime(runtime: dict, device_runtime=None) -> dict:
+    """The agent's runtime block for a TFLite variant: recipe run.runtime.tflite, then the device's."""
+    from .recipes.schema import TFLiteSettings
+
+    base = runtime.get("tflite") or {}
+    merged = TFLiteSettings(**base).model_dump()
+    dev = getattr(device_runtime, "tflite", None) if device_runtime is not None else None
+    if dev:
+        merged.update(dev if isinstance(dev, dict) else dev.model_dump(exclude_unset=True))
+    return {"name": "tflite", "tflite": merged}
+
+
+def variant_runtime(runtime: dict, device_runtime, variant) -> dict:
+    return tflite_runtime(runtime, device_runtime) if is_tflite(variant) else runtime
+
+
+def model_block(variant, remote_path: str) -> dict:
+    """job["model"]: format from the variant's file; TFLite gets its io map (names, int8 params)."""
+    if not is_tflite(variant):
+        return {"path": remote_path, "format": "onnx", "sha256": variant.sha256}
+    return {"path": remote_path, "format": "tflite", "sha256": variant.sha256,
+            "io": {"inputs": variant.inputs, "outputs": variant.outputs}}
+
+
+@dataclass
+class Job:
+    """One agent job. `wire()` is the JSON object the agent reads on stdin."""
+
+    job_id: str
+    variant: str                     # a label only: never part of a board path
+    model: dict                      # {path, format, sha256[, io]}
+    data: dict                       # {path, sha256, inputs, labels, batch_size}
+    runtime: dict
+    timing: dict
+    scenario: dict | None
+    outputs_path: str | None         # where the accuracy pass writes; None: no accuracy pass
+    power: dict | None = None        # the device's power job (PowerSettings.job()), host-meter keys included
+    progress_interval_s: float = PROGRESS_INTERVAL_S
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_hex(8)
+
+    def wire(self) -> dict:
+        """The job as the agent reads it, every default filled in (edgeeval/jobdefaults.py)."""
+        from .jobdefaults import complete
+
+        out = {"protocol": PROTOCOL, "job_id": self.job_id, "variant": self.variant, "model": self.model,
+               "data": self.data, "runtime": self.runtime, "timing": self.timing, "scenario": self.scenario,
+               "accuracy": {"enabled": self.outputs_path is not None, "outputs_path": self.outputs_path},
+               "progress_interval_s": self.progress_interval_s}
+        if self.power is not None:
+            out["power"] = self.power
+        return complete(out)

@@ -1,0 +1,138 @@
+"""Deploy as stages: plan → build → reference → open run → connect/probe/retarget → push → per variant
+(run → evaluate → store) → finish.
+
+Each stage is a function with typed inputs and outputs, so the farm can run the board stages
+per board in parallel over one build and reference, and a report needs nothing but the store.
+Each finished variant is stored in its own transaction before the next one starts, so a board
+or network fault loses nothing already measured (the run is then marked device_error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DeviceError
+from .stages import (  # noqa: F401  (the stages, for the farm and for tests)
+    BoardRun,
+    Evaluated,
+    Notify,
+    Plan,
+    Reference,
+    Target,
+    VariantOutcome,
+    _quiet,
+    build_stage,
+    calibration_info,
+    evaluate,
+    open_run,
+    plan,
+    probe,
+    push,
+    reference,
+    run_variant,
+    store_variant,
+)
+
+
+@dataclass
+class DeployOutcome:
+    run_id: int
+    recipe: str
+    device: str
+    variants: list[VariantOutcome] = field(default_factory=list)
+    baseline: dict = field(default_factory=dict)
+    push: dict = field(default_factory=dict)
+    facts: dict = field(default_factory=dict)
+    error: DeviceError | None = None
+    status: str = "running"
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(v.passed for v in self.variants)
+
+
+
+# ---- the whole deploy
+
+def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: str | Path | None = None,
+           only: list[str] | None = None, store_url: str | None = None,
+           timing_overrides: dict | None = None, notify: Notify | None = None,
+           scenario_overrides: dict | None = None) -> DeployOutcome:
+    """Run the recipe's variants on one device and store every result; see the module docstring."""
+    from .. import paths
+    from ..agentclient import BoardSession
+    from ..devices.inventory import connect
+    from ..store.store import Store
+
+    say = notify or _quiet
+    p = plan(recipe_path, device_name, inventory=inventory, only=only, timing_overrides=timing_overrides,
+             scenario_overrides=scenario_overrides)
+    built = build_stage(p, say)
+    ref = reference(p, built, say)
+    store = Store(store_url or paths.store_url())
+    run_id = open_run(store, p, built)
+    outcome = DeployOutcome(run_id=run_id, recipe=p.recipe.name, device=p.device.name, baseline=ref.describe())
+    beat = _Heartbeat(store, run_id)
+    try:
+        say("phase", {"phase": "connect", "device": p.device.name})
+        with connect(p.device) as transport:
+            board = BoardSession(transport=transport, python=p.device.python, workdir=p.device.workdir,
+                                 device=p.device.name, job_margin=p.device.timeouts.job_margin)
+            target = probe(board, p, built, say)
+            outcome.facts = target.facts
+            store.update_run(run_id, device_facts=target.facts)
+            if target.settings:
+                store.update_run(run_id, settings={**_run_settings(store, run_id), **target.settings})
+            outcome.push = push(board, target, say)
+            store.update_run(run_id, extra={"baseline": outcome.baseline, "push": outcome.push,
+                                            "scoring": ref.scoring})
+            for v in target.variants:
+                run = run_variant(board, p, target, v, say)
+                ev = evaluate(p, ref, target, v, run)
+                outcome.variants.append(store_variant(store, run_id, p, ref, target, v, run, ev))
+                say("variant_done", {"variant": v.name, "summary": ev.summary})
+    except DeviceError as exc:
+        beat.stop()
+        outcome.error = exc
+        outcome.status = "device_error"
+        store.finish_run(run_id, "device_error", error=str(exc))
+        return outcome
+    except BaseException as exc:
+        beat.stop()
+        status = "aborted" if isinstance(exc, KeyboardInterrupt) else "error"
+        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+        raise
+    beat.stop()
+    outcome.status = "ok" if outcome.passed else "gate_failed"
+    store.finish_run(run_id, outcome.status)
+    return outcome
+
+
+class _Heartbeat:
+    """Refreshes runs.heartbeat_at every HEARTBEAT_S while the deploy runs, so a killed controller's
+    run reads as aborted (store.py) instead of `running` for ever."""
+
+    def __init__(self, store, run_id: int):
+        import threading
+
+        from ..store.schema import HEARTBEAT_S
+
+        self._stop = threading.Event()
+
+        def loop():
+            while not self._stop.wait(HEARTBEAT_S):
+                try:
+                    store.heartbeat(run_id)
+                except Exception:   # a store hiccup must not stop the measurement
+                    pass
+
+        self._thread = threading.Thread(target=loop, name="edgeeval-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _run_settings(store, run_id: int) -> dict:
+    return dict(store.get_run(run_id).get("settings") or {})

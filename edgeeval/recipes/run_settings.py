@@ -1,0 +1,66 @@
+"""`run:` of a recipe: the timed-run counts and durations, the batch size, the runtime's session
+settings and the TFLite interpreter's. Defaults of the job itself live in edgeeval/jobdefaults.py."""
+
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field, model_validator
+
+from .scenarios import ScenarioSettings
+
+# "pkg.mod:fn" or "relative/file.py:fn"
+from .schema_base import DAY_S, MAX_COUNT, _bad, _Strict  # noqa: F401
+
+
+class RuntimeSettings(_Strict):
+    """onnxruntime session settings sent to the board agent as they are."""
+    name: Literal["onnxruntime"] = "onnxruntime"
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    provider_options: Optional[list[dict[str, Any]]] = None
+    intra_op_num_threads: int = Field(1, ge=0, le=1024)
+    inter_op_num_threads: int = Field(1, ge=0, le=1024)
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
+    execution_mode: Literal["sequential", "parallel"] = "sequential"
+    session_config: dict[str, str] = Field(default_factory=dict)
+    tflite: Optional["TFLiteSettings"] = None   # settings for format: tflite variants (default below)
+
+
+class TFLiteDelegate(_Strict):
+    """An external delegate (i.MX VX, Coral Edge TPU, Qualcomm QNN...): loaded on the board as given."""
+    library: str = Field(min_length=1)          # path or soname on the board, e.g. /usr/lib/libvx_delegate.so
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TFLiteSettings(_Strict):
+    """LiteRT interpreter settings sent to the board agent for TFLite variants."""
+    num_threads: int = Field(1, ge=1, le=1024)
+    xnnpack: bool = True                        # the interpreter's default CPU delegate
+    delegates: list[TFLiteDelegate] = Field(default_factory=list)
+
+
+RuntimeSettings.model_rebuild()
+
+
+class RunSettings(_Strict):
+    """How long to measure. Defaults follow the usual practice: 10 warmup, >= 200 runs and >= 5 s."""
+    warmup: int = Field(10, ge=0, le=100_000)
+    warmup_max_seconds: float = Field(120.0, gt=0, le=3600.0)   # warmup stops here even if runs remain
+    min_runs: int = Field(200, ge=1, le=MAX_COUNT)
+    min_seconds: float = Field(5.0, ge=0, le=DAY_S)
+    max_runs: int = Field(1_000_000, ge=1, le=MAX_COUNT)
+    max_seconds: float = Field(600.0, gt=0, le=DAY_S)
+    batch_size: int = Field(1, ge=1, le=65_536)
+    accuracy: bool = True
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    scenario: Optional[ScenarioSettings] = None  # MLPerf-style scenario; see recipes/scenarios.py
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "RunSettings":
+        if self.max_runs < self.min_runs:
+            raise _bad(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs}); raise max_runs")
+        if self.max_seconds < self.min_seconds:
+            raise _bad(f"max_seconds ({self.max_seconds}) is below min_seconds ({self.min_seconds}); "
+                             "raise max_seconds")
+        return self
