@@ -12,7 +12,7 @@ from .noise import noise_figures, noise_mark
 from .power.run import power_begin
 from .protocol import AGENT_PROTOCOL, DAY_S, MAX_COUNT, JobError, _int, _need, _num, emit, phase
 from .runners import RUNNERS
-from .scenarios import check_scenario, run_scenario, scenario_feeds
+from .scenarios import Bench, check_scenario, run_scenario, scenario_feeds
 
 
 def check_job(job):
@@ -90,10 +90,11 @@ def run_job(job, sysfs_root="/"):
     starts = list(range(0, n_timed - bs + 1, bs)) or [0]  # full batches only, if any
     feeds = [batch_feed(arrays, s, bs, pad) for s in starts]
     base_feeds = feeds  # batches of data.batch_size, whatever the scenario
-    feeds = scenario_feeds(sc, arrays, samples, declared, bs, feeds)
     fn, arg = runner.bind()
-
     timing = job["timing"]
+    bench = Bench(fn, arg, arrays, samples, declared, timing, interval, power=power, sysfs_root=sysfs_root)
+    feeds = scenario_feeds(sc, bench, feeds)
+
     gc.collect()
     phase("warmup")
     perf = time.perf_counter_ns
@@ -115,9 +116,7 @@ def run_job(job, sysfs_root="/"):
     gc.disable()
     try:
         noise_start = noise_mark()  # outside the timed loop: one /proc/stat read each side
-        latencies, wall_s, stop, scenario_extra = run_scenario(
-            sc, fn, arg, feeds, arrays, samples, declared, timing, warmup_ns, interval,
-            power=power, sysfs_root=sysfs_root)
+        latencies, wall_s, stop, scenario_extra = run_scenario(sc, bench, feeds, warmup_ns)
         noise_end = noise_mark()
     finally:
         if gc_was_enabled:

@@ -70,9 +70,22 @@ def check_scenario(job):
     return out
 
 
-def scenario_feeds(sc, arrays, samples, declared, bs, default_feeds):
+class Bench(object):
+    """What every timed loop of one job shares: the bound runtime call (one inference is
+    fn(arg, feed)), the eval set as loaded, the job's timing and progress interval, and where the
+    sustained loop reads temperatures (the power job's sampler, else the sysfs root)."""
+
+    def __init__(self, fn, arg, arrays, samples, declared, timing, interval_s, power=None, sysfs_root="/"):
+        self.fn, self.arg = fn, arg
+        self.arrays, self.samples, self.declared = arrays, samples, declared
+        self.timing, self.interval_s = timing, interval_s
+        self.power, self.sysfs_root = power, sysfs_root
+
+
+def scenario_feeds(sc, bench, default_feeds):
     """The feeds the scenario's queries use (warm-up runs on the same ones)."""
-    fixed = _fixed_batch(declared)
+    arrays, samples = bench.arrays, bench.samples
+    fixed = _fixed_batch(bench.declared)
     if sc["name"] == "multi-stream":
         n = sc["samples_per_query"]
         return index_feeds(arrays, samples, n, max(1, TIMED_FEED_SAMPLES // n), fixed)
@@ -82,9 +95,11 @@ def scenario_feeds(sc, arrays, samples, declared, bs, default_feeds):
     return default_feeds
 
 
-def run_scenario(sc, fn, arg, feeds, arrays, samples, declared, timing, warm_ns, interval,
-                 power=None, sysfs_root="/"):
+def run_scenario(sc, bench, feeds, warm_ns):
     """Timed phase of the scenario; returns (latencies_ns, wall_s, stop, extra result fields)."""
+    fn, arg, timing, interval = bench.fn, bench.arg, bench.timing, bench.interval_s
+    arrays, samples, declared = bench.arrays, bench.samples, bench.declared
+    power, sysfs_root = bench.power, bench.sysfs_root
     name = sc["name"]
     extra = {"scenario": sc}
     if name == "single-stream" and sc.get("sustained"):
