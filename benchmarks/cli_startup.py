@@ -45,7 +45,7 @@ def main() -> None:
     heavy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip().splitlines()
     value = median(cli)
     print(f"edgeeval --help: median {value * 1000:.0f} ms over {len(cli)} runs; bare python start {median(bare) * 1000:.0f} ms")
-    emit("cli_help_seconds", round(value, 4), "<=0.3", command=" ".join(cmd), runs=len(cli),
+    emit("cli_help_seconds", round(value, 4), "<=0.2", command=" ".join(cmd), runs=len(cli),
          python_start_s=round(median(bare), 4), on_path=env_script,
          heavy_modules_imported=(heavy[-1] if heavy else ""), pid=os.getpid())
 

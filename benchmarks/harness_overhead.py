@@ -19,7 +19,7 @@ sorted[floor(n p)]) are kept; a figure is the ratio of the kinds' means over rou
 paired-bootstrap 95% interval (this machine's per-second p90 moves 10-15%: only many short
 interleaved runs resolve a few per cent). The null SUT line is the agent loop around a no-op.
 
-    PYTHONPATH=. python benchmarks/harness_overhead.py [--rounds 40] [--seconds 1] [--shuffle]
+    PYTHONPATH=. python benchmarks/harness_overhead.py [--rounds 200] [--seconds 0.5] [--shuffle]
 """
 
 from __future__ import annotations
@@ -176,8 +176,8 @@ def main() -> None:
         print(json.dumps(child(sys.argv[2], Path(sys.argv[3]), float(sys.argv[4]))))
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=40)
-    ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per run")
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=0.5, help="timed seconds per run")
     ap.add_argument("--shuffle", action="store_true",
                     help="shift every measured process's heap by a random amount first (layout randomisation)")
     args = ap.parse_args()
@@ -214,8 +214,8 @@ def main() -> None:
     print(f"null SUT (agent loop around a no-op): {null_per_run:.0f} ns per run, {null_p50} ns p50 inside t0..t1; "
           f"{args.rounds} rounds x {args.seconds} s, {time.time() - t_start:.0f} s")
     head = figs["p50_ms agent/bare"]
-    emit("harness_overhead_p50_ratio", round(head["ratio"], 4), "<=1.02", ci95=[round(x, 4) for x in head["ci95"]],
-         passed=bool(head["ci95"][1] <= 1.02), p90_ratio=round(figs["p90_ms agent/bare"]["ratio"], 4),
+    emit("harness_overhead_p50_ratio", round(head["ratio"], 4), "<=1.01 (95% upper bound <=1.02)",
+         ci95=[round(x, 4) for x in head["ci95"]], passed=bool(head["ratio"] <= 1.01 and head["ci95"][1] <= 1.02), p90_ratio=round(figs["p90_ms agent/bare"]["ratio"], 4),
          p90_ci95=[round(x, 4) for x in figs["p90_ms agent/bare"]["ci95"]], figures=figs,
          null_sut_ns_per_run=round(null_per_run), null_sut_p50_ns=null_p50, rounds=args.rounds,
          seconds=args.seconds, shuffle=args.shuffle, per_round=rows)

@@ -7,7 +7,7 @@ sampler running during the timed phase — the worst case) and "off" (the same j
 the figure is mean(observed p50) / mean(off p50) with its paired-bootstrap 95% interval, and the
 target is met when the interval's upper bound is. Last line: JSON.
 
-    PYTHONPATH=. python benchmarks/observer_overhead.py [--rounds 40] [--seconds 1]
+    PYTHONPATH=. python benchmarks/observer_overhead.py [--rounds 100] [--seconds 0.5]
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def round_p50(workdir: Path, seconds: float, observed: bool) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=40)
-    ap.add_argument("--seconds", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=0.5)
     args = ap.parse_args()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as td:
