@@ -42,25 +42,31 @@ def _f(x: Any, default: float) -> float:
     return v if math.isfinite(v) and v >= 0 else default
 
 
+def _default_max_runs() -> float:
+    from .jobdefaults import TIMING
+
+    return TIMING["max_runs"]
+
+
 def deadline_s(job: dict, margin: float = DEADLINE_MARGIN_S) -> float:
     """Seconds the controller waits for a job, whatever the board prints (margin: the device's
     timeouts.job_margin)."""
+    from .jobdefaults import POWER_PROFILES, TIMING, Sustained
+
     t = job.get("timing") or {}
     sc = job.get("scenario") or {}
-    timed = _f(t.get("max_seconds"), 600.0)
+    timed = _f(t.get("max_seconds"), TIMING["max_seconds"])
     if sc.get("name") == "offline":
         runs = max(1, len(sc.get("batch_sizes") or [1]))
     elif sc.get("find_max_qps"):
         runs = FIND_MAX_QPS_RUNS
     else:
         runs = 1
-    total = _f(t.get("warmup_max_seconds"), 120.0) + timed * runs
+    total = _f(t.get("warmup_max_seconds"), TIMING["warmup_max_seconds"]) + timed * runs
     if isinstance(sc.get("sustained"), dict):
-        total += _f(sc["sustained"].get("max_seconds"), 1800.0)
+        total += _f(sc["sustained"].get("max_seconds"), Sustained.model_fields["max_seconds"].default)
     power = job.get("power")
     if isinstance(power, dict):
-        from .jobdefaults import POWER_PROFILES
-
         d = POWER_PROFILES.get(power.get("profile"), POWER_PROFILES["default"])
         windows = _f(power.get("windows"), d["windows"])
         total += (_f(power.get("idle_s"), d["idle_s"]) + _f(power.get("warmup_max_s"), d["warmup_max_s"])
@@ -70,11 +76,14 @@ def deadline_s(job: dict, margin: float = DEADLINE_MARGIN_S) -> float:
 
 def max_result_line_bytes(job: dict, deadline: float) -> int:
     """The bound of the one line starting RESULT_LINE_PREFIX (`deadline`: deadline_s(job, margin))."""
+    from .jobdefaults import POWER_PROFILES, TIMING
+
     t = job.get("timing") or {}
-    runs = _f(t.get("max_runs"), 1e6) + _f(t.get("warmup"), 10)
+    runs = _f(t.get("max_runs"), TIMING["max_runs"]) + _f(t.get("warmup"), TIMING["warmup"])
     sc = job.get("scenario") or {}
     mult = max(1, len(sc.get("batch_sizes") or [1])) if sc.get("name") == "offline" else 1
-    power_samples = deadline / max(_f((job.get("power") or {}).get("sample_interval_s"), 0.05), 1e-3)
+    power_samples = deadline / max(_f((job.get("power") or {}).get("sample_interval_s"),
+                                      POWER_PROFILES["default"]["sample_interval_s"]), 1e-3)
     return int(min(MAX_RESULT_LINE_BYTES, EVENT_LINE_BYTES + RESULT_BYTES_PER_RUN * runs * mult
                    + (64 * power_samples if job.get("power") else 0)))
 
@@ -141,7 +150,7 @@ def check_result(ev: dict, job: dict, device: str | None, limit_s: float) -> dic
     _ns_list(ev, "warmup_ns", device, hi_ns, required=False)
     t = job.get("timing") or {}
     sc = job.get("scenario") or {}
-    max_runs = int(_f(t.get("max_runs"), 1e6)) * (max(1, len(sc.get("batch_sizes") or [1]))
+    max_runs = int(_f(t.get("max_runs"), _default_max_runs())) * (max(1, len(sc.get("batch_sizes") or [1]))
                                                    if sc.get("name") == "offline" else 1)
     if len(lat) > max_runs and not sc.get("find_max_qps"):
         raise _bad(device, "latencies_ns", f"{len(lat):,} timed runs, more than the job's max_runs {max_runs:,}")

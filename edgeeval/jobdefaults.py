@@ -1,8 +1,10 @@
-"""Every default of an agent job, defined once, here on the controller, and sent in the job.
+"""Every default of an agent job, defined once on the controller and sent in the job.
 
 The agent validates what it receives and restates none of these values: a job reaches a board
 complete (`complete(job)` fills what a caller left out — the pipeline's `Job.wire()`,
-`BoardSession.run_job` and the test helpers all pass through it). Values without a default
+`BoardSession.run_job` and the test helpers all pass through it). Where a recipe or an
+inventory already declares a default (a recipe's `run:`, a scenario's settings, a device's
+meter), that declaration is the source and is read from its model. Values without a default
 (a server scenario's target_qps, a power sensor) are never invented: they stay missing, and
 the agent says so.
 """
@@ -11,10 +13,20 @@ from __future__ import annotations
 
 import copy
 
-TIMING = {"warmup": 10, "warmup_max_seconds": 120.0, "min_runs": 200, "min_seconds": 5.0,
-          "max_runs": 1_000_000, "max_seconds": 600.0}
+from .devices.inventory import MeterSettings
+from .recipes.run_settings import RunSettings
+from .recipes.scenarios import SCENARIO_DEFAULTS, Sustained
+
+
+def _field_defaults(model, names) -> dict:
+    return {n: model.model_fields[n].default for n in names}
+
+
+TIMING = _field_defaults(RunSettings, ("warmup", "warmup_max_seconds", "min_runs", "min_seconds",
+                                       "max_runs", "max_seconds"))
+BATCH_SIZE = RunSettings.model_fields["batch_size"].default
 PROGRESS_INTERVAL_S = 0.5
-BATCH_SIZE = 1
+HOST_METER = _field_defaults(MeterSettings, ("interval_s", "guard_s"))
 
 # the on-board power protocol's durations per profile (seconds, °C/min); a device's `power:`
 # overrides them key by key
@@ -26,30 +38,12 @@ POWER_PROFILES = {
                  "warmup_max_s": 900.0, "warmup_slope_c_per_min": 1.0, "warmup_slope_window_s": 60.0,
                  "window_min_s": 60.0, "windows": 5},
 }
-# the agent's power sensors (edgeeval_agent/power/sensors; tests/agent/test_bundle.py keeps them equal)
+# the agent's power sensors (edgeeval_agent/power/sensors; tests/test_registries.py keeps them equal)
 SENSORS = ("hwmon", "ina3221", "tegrastats", "rapl", "rpi5-pmic", "none")
-HOST_METER = {"interval_s": 0.1, "guard_s": 0.5}
 
 # sustained single-stream without a power job: the thermal slope over this window (with one:
 # the power profile's warmup_slope_*)
 SUSTAINED_SLOPE_WINDOW_S = 60.0
-SERVER_SEARCH_STEPS = 7         # find_max_qps: bisection steps
-
-
-def scenario_defaults(name: str) -> dict:
-    """The shipped settings of a scenario (recipes/scenarios.py SCENARIO_DEFAULTS, the recipe's layer)."""
-    from .recipes.scenarios import SCENARIO_DEFAULTS
-
-    out = dict(SCENARIO_DEFAULTS.get(name, {}))
-    if name == "server":
-        out.setdefault("search_steps", SERVER_SEARCH_STEPS)
-    return out
-
-
-def sustained_defaults() -> dict:
-    from .recipes.scenarios import Sustained
-
-    return Sustained().model_dump()
 
 
 def power_settings(power: dict) -> dict:
@@ -65,37 +59,40 @@ def power_settings(power: dict) -> dict:
     return out
 
 
+def _sustained(sus: dict, power: dict | None) -> dict:
+    """A sustained block's settings, the thermal slope defaulting to the power job's warmup slope."""
+    out = {**Sustained().model_dump(), **{k: v for k, v in sus.items() if v is not None}}
+    profile = power if power is not None else {**POWER_PROFILES["default"],
+                                               "warmup_slope_window_s": SUSTAINED_SLOPE_WINDOW_S}
+    if out["slope_c_per_min"] is None:
+        out["slope_c_per_min"] = profile["warmup_slope_c_per_min"]
+    if out["slope_window_s"] is None:
+        out["slope_window_s"] = profile["warmup_slope_window_s"]
+    return out
+
+
 def complete(job: dict) -> dict:
     """The job with every default filled in (a copy; values already there are kept as they are,
     wrong ones included: the agent reports them)."""
     job = copy.deepcopy(job)
-    if isinstance(job.get("timing"), dict) or "timing" not in job:
-        job["timing"] = {**TIMING, **(job.get("timing") or {})}
-    acc = job.get("accuracy")
-    if isinstance(acc, dict):
-        acc.setdefault("enabled", True)
+    timing = job.get("timing", {})
+    if isinstance(timing, dict):
+        job["timing"] = {**TIMING, **timing}
+    if isinstance(job.get("accuracy"), dict):
+        job["accuracy"].setdefault("enabled", True)
     if isinstance(job.get("data"), dict):
         job["data"].setdefault("batch_size", BATCH_SIZE)
     job.setdefault("progress_interval_s", PROGRESS_INTERVAL_S)
     power = job.get("power")
     if isinstance(power, dict):
         job["power"] = power = power_settings(power)
+    else:
+        power = None
     sc = job.get("scenario")
     if isinstance(sc, dict) and isinstance(sc.get("name"), str):
-        sc = job["scenario"] = {**scenario_defaults(sc["name"]), **sc}
+        sc = job["scenario"] = {**SCENARIO_DEFAULTS.get(sc["name"], {}), **sc}
         if sc["name"] == "offline" and not sc.get("batch_sizes"):
             sc["batch_sizes"] = [job.get("data", {}).get("batch_size", BATCH_SIZE)]
-        sus = sc.get("sustained")
-        if isinstance(sus, dict) and sus:        # an empty block is "off"
-            sus = sc["sustained"] = {**sustained_defaults(), **{k: v for k, v in sus.items() if v is not None}}
-            if sus.get("slope_c_per_min") is None or sus.get("slope_window_s") is None:
-                src = power if isinstance(power, dict) else None
-                slope = src["warmup_slope_c_per_min"] if src else POWER_PROFILES["default"]["warmup_slope_c_per_min"]
-                window = src["warmup_slope_window_s"] if src else SUSTAINED_SLOPE_WINDOW_S
-                sus.setdefault("slope_c_per_min", None)
-                sus.setdefault("slope_window_s", None)
-                if sus["slope_c_per_min"] is None:
-                    sus["slope_c_per_min"] = slope
-                if sus["slope_window_s"] is None:
-                    sus["slope_window_s"] = window
+        if isinstance(sc.get("sustained"), dict) and sc["sustained"]:   # an empty block is "off"
+            sc["sustained"] = _sustained(sc["sustained"], power)
     return job

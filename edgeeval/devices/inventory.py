@@ -83,7 +83,8 @@ AUTO_PREFERENCE = ("ina3221", "hwmon", "rpi5-pmic", "tegrastats", "rapl")
 
 class PowerSettings(BaseModel):
     """`power:` of a device: which sensor the agent reads and the protocol's durations.
-    Unset durations take the agent's profile defaults (idle 10 s, windows 3; rigorous 60 s, 5)."""
+    Unset durations take the profile's (edgeeval/jobdefaults.py POWER_PROFILES: idle 10 s, windows 3;
+    rigorous 60 s, 5)."""
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     sensor: str = Field(pattern=r"^(auto|hwmon|ina3221|tegrastats|rapl|rpi5-pmic|none)$")   # auto: see resolve
     chip: str | None = None               # hwmon: the chip's `name`, e.g. ina226

@@ -58,6 +58,10 @@ class Plan:
     scenario: dict
     runtime: dict
 
+    def selected(self, built: BuildResult) -> list[VariantArtifact]:
+        """The built variants this deploy runs (`--variant`, else all)."""
+        return [v for v in built.variants if not self.only or v.name in self.only]
+
 
 def plan(recipe_path: str | Path, device_name: str = "local", *, inventory: str | Path | None = None,
          only: list[str] | None = None, timing_overrides: dict | None = None,
@@ -125,26 +129,21 @@ class Reference:
 
 
 def reference(p: Plan, built: BuildResult, say: Notify = _quiet) -> Reference:
-    import numpy as np
-
     from ..evaluate.accuracy import accuracy_of
     from ..evaluate.scoring import predictions
     from ..source_kinds import source_kind
 
     say("phase", {"phase": "baseline"})
-    base = source_kind(p.recipe).reference(built)
-    ev = built.eval_set
-    with np.load(ev.path, allow_pickle=False) as z:
-        labels = np.asarray(z[ev.labels]) if ev.labels and ev.labels in z.files else None
     kind = source_kind(p.recipe)
+    base = kind.reference(built)
+    labels = base.labels
     mask = kind.embedding_mask(p.recipe, built)
     scoring = kind.scoring(p.recipe, built, base, labels)
     say("scoring", scoring)
     acc = accuracy_of(predictions(base.outputs, scoring), labels) if labels is not None else None
     ref = Reference(base, labels, scoring, acc, mask)
-    for v in built.variants:
-        if not p.only or v.name in p.only:
-            ref.controller_outputs(v, ev)
+    for v in p.selected(built):
+        ref.controller_outputs(v, built.eval_set)
     return ref
 
 
@@ -191,7 +190,7 @@ def probe(board: BoardSession, p: Plan, built: BuildResult, say: Notify = _quiet
     device = p.device
     board.push([])
     facts = board.probe(sysfs_root=device.power.sysfs_root if device.power else None)
-    target = Target(device, facts, built, [v for v in built.variants if not p.only or v.name in p.only])
+    target = Target(device, facts, built, p.selected(built))
     if device.power is not None and device.power.sensor == "auto":   # power: {sensor: auto}
         power, chosen = device.power.resolve(facts)
         target.device = device.model_copy(update={"power": power})

@@ -23,7 +23,7 @@ SCENARIO_DEFAULTS: dict[str, dict] = {
     "multi-stream": {"samples_per_query": 8},
     "offline": {"batch_sizes": None},       # None: [run.batch_size]
     "server": {"target_qps": None, "latency_bound_ms": 10.0, "seed": 0, "find_max_qps": False,
-               "trial_seconds": 1.0},
+               "trial_seconds": 1.0, "search_steps": 7},   # search_steps: find_max_qps bisection steps
 }
 # minimum count and duration per profile. standard keeps edgeeval's historical defaults
 # (>= 200 runs and >= 5 s for single-stream). rigorous follows MLPerf: 600 s, multi-stream

@@ -34,7 +34,7 @@ class Baseline:
     cached: bool
     runtime_version: str
     providers: list[str]
-    labels: np.ndarray | None = None  # the eval set's labels, when it has them
+    labels: np.ndarray | None = None  # the eval set's labels, when it has them (read once, here)
     seconds: float = 0.0
 
 
@@ -66,7 +66,7 @@ def torch_baseline(build_result: BuildResult) -> Baseline:
 
     model, ev = build_result.fp32, build_result.eval_set
     c = cached_outputs(f"{model.sha256}_{ev.sha256}_torch", lambda: _with_shas(run_torch(build_result), model, ev))
-    return _baseline(c, model, ev, None)
+    return _baseline(c, model, ev, _labels(ev.path, ev.labels))
 
 
 def _baseline(c, model, ev, labels) -> Baseline:

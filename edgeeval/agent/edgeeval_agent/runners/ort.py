@@ -42,20 +42,15 @@ class OnnxRuntimeRunner(object):
             if spec.get(key) is not None:
                 setattr(so, key, _int(spec[key], "runtime." + key, 0))
                 applied[key] = getattr(so, key)
-        level = spec.get("graph_optimization_level")
-        if level is not None:
-            if level not in _ORT_LEVELS:
-                raise JobError("runtime.graph_optimization_level is %r; use one of %s"
-                               % (level, ", ".join(_ORT_LEVELS)))
-            so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _ORT_LEVELS[level])
-            applied["graph_optimization_level"] = level
-        mode = spec.get("execution_mode")
-        if mode is not None:
-            if mode not in _ORT_MODES:
-                raise JobError("runtime.execution_mode is %r; use one of %s"
-                               % (mode, ", ".join(_ORT_MODES)))
-            so.execution_mode = getattr(ort.ExecutionMode, _ORT_MODES[mode])
-            applied["execution_mode"] = mode
+        for key, names, enum in (("graph_optimization_level", _ORT_LEVELS, ort.GraphOptimizationLevel),
+                                 ("execution_mode", _ORT_MODES, ort.ExecutionMode)):
+            value = spec.get(key)
+            if value is None:
+                continue
+            if value not in names:
+                raise JobError("runtime.%s is %r; use one of %s" % (key, value, ", ".join(names)))
+            setattr(so, key, getattr(enum, names[value]))
+            applied[key] = value
         config = spec.get("session_config") or {}
         if not isinstance(config, dict):
             raise JobError("runtime.session_config must be an object of string entries")
