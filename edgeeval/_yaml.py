@@ -16,6 +16,9 @@ from pydantic import BaseModel, ValidationError
 from .errors import UserInputError
 
 M = TypeVar("M", bound=BaseModel)
+# libyaml's parser when PyYAML was built with it (the wheels are): the same nodes, marks and errors
+# as the pure-Python one, about ten times faster on a recipe
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
@@ -91,10 +94,10 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     path = Path(path)
     text = _read_text(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
         if node is not None:
             _check_size(path, node)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a safe loader: plain data only)
     except RecursionError:
         raise UserInputError(f"{path}: nested too deeply to read; a recipe or inventory needs a handful "
                              "of levels, so flatten it") from None

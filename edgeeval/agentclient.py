@@ -34,6 +34,7 @@ class BoardSession:
     remote: dict[str, str] = field(default_factory=dict)   # sha256 -> remote path
     pushes: list[PushReport] = field(default_factory=list)
     job_margin: float = 600.0     # the device's timeouts.job_margin (boardlimits.deadline_s)
+    checked: dict | None = None   # this session's boardcache.check() answer (prepare), reused by push
 
     def __post_init__(self) -> None:
         # "~/.edgeeval" -> ".edgeeval": relative to the login directory, which is where both the
@@ -51,7 +52,8 @@ class BoardSession:
         todo = [f for f in wanted if f[1] not in self.remote]
         report = PushReport()
         if todo:
-            mapping, report = ensure_artifacts(self.transport, self.python, self.workdir, todo)
+            mapping, report = ensure_artifacts(self.transport, self.python, self.workdir, todo,
+                                               checked=self.checked)
             self.remote.update(mapping)
         self.pushes.append(report)
         return report
@@ -60,23 +62,51 @@ class BoardSession:
     def agent(self) -> str:
         return self.remote[agent_sha256()]
 
+    def prepare(self, files: list[tuple[str, str, str]], sysfs_root: str | None = None) -> dict:
+        """Verify the agent and `files` in the board cache, sweep, and probe — one interpreter start
+        on a warm board, and no runtime import when the board's runtimes are those of the last probe
+        (facts.runtime_stamp). Returns the facts; a later push(files) sends only what is missing."""
+        from .transport.boardcache import cache_path, check
+
+        sha = agent_sha256()
+        remote_agent = cache_path(self.workdir, sha, ".pyz")
+        known = _facts_cache(self.device, self.python).load()
+        argv = self._probe_args(sysfs_root, known)
+        self.checked = check(self.transport, self.python, self.workdir, [(str(agent_path()), sha, ".pyz"), *files],
+                             probe={"agent": remote_agent, "sha256": sha, "argv": argv})
+        if self.checked["hashes"].get(remote_agent) != sha:
+            self.push([])               # the agent is missing or damaged: upload it, then probe
+            return self.probe(sysfs_root)
+        self.remote[sha] = remote_agent
+        out = self.checked["probe"]
+        return self._facts(out["stdout"], out["stderr"], out["exit_status"], known)
+
     def probe(self, sysfs_root: str | None = None) -> dict:
-        """Run `agent.pyz probe`; return the facts dict (power sensors looked up under sysfs_root)."""
+        """Run `agent.pyz probe` (importing every runtime); return the facts dict (power sensors
+        looked up under sysfs_root) and remember the runtime facts for prepare()."""
         if agent_sha256() not in self.remote:
             self.push([])
-        argv = [self.python, self.agent, "probe", "--workdir", self.workdir]
+        res = self.transport.run([self.python, self.agent, *self._probe_args(sysfs_root, None)], timeout=60)
+        return self._facts(res.stdout.decode("utf-8", "replace"), res.stderr.decode("utf-8", "replace"),
+                           res.exit_status, None)
+
+    def _probe_args(self, sysfs_root: str | None, known: dict | None) -> list[str]:
+        argv = ["probe", "--workdir", self.workdir]
         if sysfs_root:
             argv += ["--sysfs-root", sysfs_root]
-        res = self.transport.run(argv, timeout=60)
-        events = _parse_lines(res.stdout.decode("utf-8", "replace"))
-        for ev in events:
+        if known:
+            argv += ["--known", known["stamp"]]
+        return argv
+
+    def _facts(self, stdout: str, stderr: str, status: int, known: dict | None) -> dict:
+        for ev in _parse_lines(stdout):
             if ev.get("event") == "facts":
-                return ev
+                return _facts_cache(self.device, self.python).merge(ev, known, self.device)
             if ev.get("event") == "error":
                 raise _agent_error(ev, self.device)
-        stderr = res.stderr.decode("utf-8", "replace").strip()
+        stderr = stderr.strip()
         raise RemoteCommandError(
-            f"the agent probe failed (exit status {res.exit_status}) with {self.python!r}: "
+            f"the agent probe failed (exit status {status}) with {self.python!r}: "
             f"{stderr.splitlines()[-1] if stderr else 'no output'}",
             device=self.device,
             hint="check the device's `python:` path in the inventory (python3 >= 3.8 is needed)")
@@ -192,6 +222,56 @@ class BoardSession:
 
     def run_dir(self, job_id: str) -> str:
         return posixpath.join(self.workdir, "runs", job_id)
+
+
+RUNTIME_FACTS = ("numpy", "runtimes")   # the facts a probe imports modules for (agent facts.py)
+
+
+@dataclass
+class _FactsCache:
+    """The last full probe's runtime facts of one device (EDGEEVAL_HOME/probes), under the board's
+    runtimes stamp: the agent skips its imports only when the stamp is still the board's."""
+
+    path: object
+
+    def load(self) -> dict | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(data, dict) and isinstance(data.get("stamp"), str) and data.get("agent_sha256") == agent_sha256()
+        return data if ok and all(isinstance(data.get(k), dict) for k in RUNTIME_FACTS) else None
+
+    def merge(self, facts: dict, known: dict | None, device: str) -> dict:
+        if facts.get("runtimes_cached"):
+            if known is None:     # the agent claims a stamp we did not send: a broken agent
+                raise BoardProtocolError("the agent probe skipped its runtime imports unasked",
+                                         device=device, hint="a broken or tampered agent")
+            return {**facts, **{k: known[k] for k in RUNTIME_FACTS}}
+        stamp = facts.get("runtimes_stamp")
+        if isinstance(stamp, str) and all(isinstance(facts.get(k), dict) for k in RUNTIME_FACTS):
+            import os
+            import tempfile
+
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".probe-")
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"stamp": stamp, "agent_sha256": agent_sha256(),
+                               **{k: facts[k] for k in RUNTIME_FACTS}}, f)
+                os.replace(tmp, self.path)
+            except OSError:       # a read-only home: every probe then imports, nothing is wrong
+                pass
+        return facts
+
+
+def _facts_cache(device: str, python: str) -> _FactsCache:
+    import hashlib
+
+    from . import paths
+
+    key = hashlib.sha256(json.dumps([device, python]).encode()).hexdigest()[:24]
+    return _FactsCache(paths.home() / "probes" / f"{key}.json")
 
 
 def _parse_lines(text: str) -> list[dict]:

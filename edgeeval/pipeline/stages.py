@@ -188,8 +188,10 @@ def probe(board: BoardSession, p: Plan, built: BuildResult, say: Notify = _quiet
     from ..source_kinds import source_kind
 
     device = p.device
-    board.push([])
-    facts = board.probe(sysfs_root=device.power.sysfs_root if device.power else None)
+    # one interpreter start on a warm board: verify the agent and these files, sweep, probe
+    say("phase", {"phase": "prepare"})
+    facts = board.prepare(push_files(built, p.selected(built)),
+                          sysfs_root=device.power.sysfs_root if device.power else None)
     target = Target(device, facts, built, p.selected(built))
     if device.power is not None and device.power.sensor == "auto":   # power: {sensor: auto}
         power, chosen = device.power.resolve(facts)
@@ -214,12 +216,15 @@ def probe(board: BoardSession, p: Plan, built: BuildResult, say: Notify = _quiet
 
 def push(board: BoardSession, target: Target, say: Notify = _quiet) -> dict:
     say("phase", {"phase": "push"})
-    ev = target.built.eval_set
-    files = [(str(ev.path), ev.sha256, ".npz")]
-    files += [(str(v.path), v.sha256, Path(v.path).suffix) for v in target.variants]
-    report = board.push(files)
+    report = board.push(push_files(target.built, target.variants))
     return {"bytes_sent": report.bytes_sent, "files": len(report.transfers),
             "skipped": sum(1 for t in report.transfers if t.skipped)}
+
+
+def push_files(built: BuildResult, variants: list[VariantArtifact]) -> list[tuple[str, str, str]]:
+    """(local path, sha256, suffix) of the eval set and `variants`: what a board's cache must hold."""
+    ev = built.eval_set
+    return [(str(ev.path), ev.sha256, ".npz"), *((str(v.path), v.sha256, Path(v.path).suffix) for v in variants)]
 
 
 # ---- stage 7: run one variant on the board

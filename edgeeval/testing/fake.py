@@ -108,9 +108,13 @@ class FakeTransport(Transport):
         self._call("run", argv=argv, stdin=stdin)
         if len(argv) >= 3 and argv[1] == "-c" and argv[2] == VERIFY_SCRIPT:
             hashes = {p: (hashlib.sha256(self.files[self._norm(p)]).hexdigest()
-                          if self._norm(p) in self.files else None) for p in argv[5:]}
+                          if self._norm(p) in self.files else None) for p in argv[6:]}
             out = {"hashes": hashes, "free_bytes": self.free_bytes, "swept": {"tmp": 0, "runs": 0, "freed_bytes": 0}}
-            return CommandResult(argv, 0, ("\n" + json.dumps(out) + "\n").encode(), b"")
+            text = "\n" + json.dumps(out) + "\n"
+            probe = json.loads(argv[5]) if argv[5] != "-" else None
+            if probe and hashes.get(probe["agent"]) == probe["sha256"]:   # then the agent's probe, as the script does
+                text += self._probe_line()
+            return CommandResult(argv, 0, text.encode(), b"")
         if len(argv) >= 3 and argv[1] == "-c" and argv[2] == CLEAN_SCRIPT:
             top = self._norm(argv[3])
             prefixes = tuple(posixpath.normpath(posixpath.join(top, sub)) + "/" for sub in ("cache", "runs"))
@@ -118,9 +122,11 @@ class FakeTransport(Transport):
             out = {"files": len(mine), "freed_bytes": sum(len(self.files.pop(p)) for p in mine)}
             return CommandResult(argv, 0, ("\n" + json.dumps(out) + "\n").encode(), b"")
         if len(argv) >= 3 and argv[1].endswith(".pyz") and argv[2] == "probe":
-            facts = self.facts if self.facts is not None else default_facts(self.name)
-            return CommandResult(argv, 0, (json.dumps(facts) + "\n").encode(), b"")
+            return CommandResult(argv, 0, self._probe_line().encode(), b"")
         return CommandResult(argv, 127, b"", f"{argv[0]}: not a command this fake board knows\n".encode())
+
+    def _probe_line(self) -> str:
+        return json.dumps(self.facts if self.facts is not None else default_facts(self.name)) + "\n"
 
     def stream(self, argv: list[str], *, stdin: bytes | None = None, on_stdout_line: LineHandler,
                on_stderr_line: LineHandler | None = None, idle_timeout: float | None = 120.0,

@@ -15,15 +15,18 @@ import time
 from ..errors import RemoteCommandError, TransferError, UserInputError
 from .base import PushReport, TransferResult, Transport
 
-# Python >= 3.8, stdlib only. argv: WORKDIR SWEEP(0|1) PATH...; prints one JSON line:
-# {"hashes": {path: sha256 or null}, "free_bytes": n|null, "swept": {...}|null}. With SWEEP=1 it
+# Python >= 3.8, stdlib only. argv: WORKDIR SWEEP(0|1) PROBE PATH...; prints one JSON line:
+# {"hashes": {path: sha256 or null}, "free_bytes": n|null, "swept": {...}|null}. PROBE is "-" or
+# {"agent": path, "sha256": ..., "argv": [...]}: when the agent at that path (one of PATHs) has that
+# sha256, the same process then runs it (`agent.pyz probe ...`), so a warm board answers verify,
+# sweep and probe with one interpreter start. With SWEEP=1 it
 # first removes what killed or crashed controllers leave behind: partial uploads
 # (cache/*.tmp-*) not written to for STALE_TMP_S, and run folders (runs/<job>) older than
 # STALE_RUN_S (a finished job's folder is removed right after its outputs are fetched).
 STALE_TMP_S, STALE_RUN_S = 120, 86400
 VERIFY_SCRIPT = """\
 import hashlib, json, os, shutil, sys, time
-workdir, sweep, paths = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
+workdir, sweep, probe, paths = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4:]
 swept = None
 if sweep:
     swept = {"tmp": [], "runs": [], "freed_bytes": 0}
@@ -67,6 +70,13 @@ try:
 except OSError:
     free = None
 sys.stdout.write("\\n" + json.dumps({"hashes": hashes, "free_bytes": free, "swept": swept}) + "\\n")
+if probe != "-":
+    spec = json.loads(probe)
+    if hashes.get(spec["agent"]) == spec["sha256"]:
+        sys.stdout.flush()
+        sys.argv = [spec["agent"]] + spec["argv"]
+        import runpy
+        runpy.run_path(spec["agent"], run_name="__main__")
 """ % {"tmp": STALE_TMP_S, "run": STALE_RUN_S}
 SPACE_MARGIN_BYTES = 32 << 20      # beyond what the upload needs: outputs, run folders, the filesystem's own slack
 
@@ -95,31 +105,54 @@ def verify(transport: Transport, python: str, paths: list[str]) -> dict[str, str
     return _verify(transport, python, ".", paths, sweep=False)["hashes"]
 
 
-def _verify(transport: Transport, python: str, workdir: str, paths: list[str], sweep: bool) -> dict:
-    r = transport.run([python, "-c", VERIFY_SCRIPT, board_workdir(workdir), "1" if sweep else "0", *paths])
+def _verify(transport: Transport, python: str, workdir: str, paths: list[str], sweep: bool,
+            probe: dict | None = None) -> dict:
+    """The verify script's answer; with `probe`, also `probe_lines`: the agent's stdout lines after it."""
+    r = transport.run([python, "-c", VERIFY_SCRIPT, board_workdir(workdir), "1" if sweep else "0",
+                       json.dumps(probe) if probe else "-", *paths])
     if r.exit_status == 127:
         raise RemoteCommandError(f"python {python!r} not found on the board", device=transport.name,
                                  hint="set `python:` in the inventory to the board's Python 3.8+ interpreter")
-    lines = [ln for ln in r.stdout.decode("utf-8", "replace").splitlines() if ln.startswith("{")]
-    if r.exit_status != 0 or not lines:
+    text = r.stdout.decode("utf-8", "replace")
+    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+    answer = next((ln for ln in lines if ln.startswith('{"hashes"')), None)
+    # with a probe, a non-zero status after the answer is the agent's (its lines say why)
+    if not lines or (r.exit_status != 0 and (probe is None or answer is None)):
         tail = r.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
         raise RemoteCommandError(f"verifying the board cache failed (exit {r.exit_status}): {' | '.join(tail)}",
                                  device=transport.name, hint="is `python:` a working Python 3.8+?")
     try:
-        out = json.loads(lines[-1])
+        out = json.loads(answer if answer is not None else lines[-1])
         if not isinstance(out, dict) or not isinstance(out.get("hashes"), dict):
             raise ValueError("not the verify script's answer")
+        if probe is not None:
+            out["probe"] = {"stdout": text.split(answer, 1)[1], "exit_status": r.exit_status,
+                            "stderr": r.stderr.decode("utf-8", "replace")}
         return out
     except ValueError:
         raise RemoteCommandError("verifying the board cache printed garbage", device=transport.name,
                                  hint="does the login shell print to stdout?") from None
 
 
+def check(transport: Transport, python: str, workdir: str, files: list[tuple[str, str, str]],
+          probe: dict | None = None) -> dict:
+    """Hash each (local_path, sha256, suffix) file's cache path on the board and sweep the
+    litter, in one command (then the agent's probe in the same process, see VERIFY_SCRIPT).
+    The answer can be handed to ensure_artifacts(checked=...) so the push sends no second verify."""
+    t0 = time.perf_counter()
+    paths = list(dict.fromkeys(cache_path(workdir, sha.lower(), suffix) for _, sha, suffix in files))
+    answer = _verify(transport, python, workdir, paths, sweep=True, probe=probe)
+    answer["seconds"] = time.perf_counter() - t0
+    return answer
+
+
 def ensure_artifacts(transport: Transport, python: str, workdir: str,
-                     files: list[tuple[str, str, str]]) -> tuple[dict[str, str], PushReport]:
+                     files: list[tuple[str, str, str]], *, checked: dict | None = None
+                     ) -> tuple[dict[str, str], PushReport]:
     """Make each (local_path, sha256, suffix) present and intact in <workdir>/cache.
 
-    Returns {sha256: remote path} and what was sent; a file still wrong after its upload
+    `checked`: this session's check() answer; when it covers every file, no command hashes them
+    again. Returns {sha256: remote path} and what was sent; a file still wrong after its upload
     raises TransferError.
     """
     report = PushReport()
@@ -130,10 +163,13 @@ def ensure_artifacts(transport: Transport, python: str, workdir: str,
         remote = cache_path(workdir, sha, suffix)
         remote_of[sha] = remote
         wanted.setdefault(remote, (str(local), sha))
-    t0 = time.perf_counter()
-    answer = _verify(transport, python, workdir, list(wanted), sweep=True)   # and sweep the litter
+    if checked is not None and all(r in checked["hashes"] for r in wanted):
+        answer = checked
+    else:
+        t0 = time.perf_counter()
+        answer = _verify(transport, python, workdir, list(wanted), sweep=checked is None)   # and sweep the litter
+        report.verify_seconds += time.perf_counter() - t0
     found = answer["hashes"]
-    report.verify_seconds += time.perf_counter() - t0
     report.swept = answer.get("swept")
     todo = [r for r, (_, sha) in wanted.items() if found.get(r) != sha]
     need = sum(os.path.getsize(wanted[r][0]) for r in todo if os.path.exists(wanted[r][0]))

@@ -28,12 +28,15 @@ def main(argv=None):
     probe = sub.add_parser("probe", help="print one facts line about this board")
     probe.add_argument("--workdir", default=".", help="directory whose free disk space to report")
     probe.add_argument("--sysfs-root", default="/", help="where to look for power sensors (tests: a fake tree)")
+    probe.add_argument("--known", default=None, metavar="STAMP",
+                       help="the runtimes stamp the controller has facts for: when it is still this board's, "
+                            "numpy and the runtimes are not imported (runtimes_cached)")
     run_cmd = sub.add_parser("run", help="run the job given as JSON on stdin")
     run_cmd.add_argument("--sysfs-root", default="/",
                      help="where a job without power reads thermal zones (tests: a fake tree)")
     args = parser.parse_args(argv)
     if args.command == "probe":
-        facts = collect_facts(args.workdir)
+        facts = collect_facts(args.workdir, known_stamp=args.known)
         _fact(facts, "sensors", lambda: discover_sensors(args.sysfs_root))
         emit("facts", **facts)
         return 0

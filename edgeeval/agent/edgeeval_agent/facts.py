@@ -126,8 +126,44 @@ def _onnxruntime_facts():
     return info
 
 
-def collect_facts(workdir):
-    """Facts about this board; each one that cannot be read is null with a *_reason."""
+RUNTIME_MODULES = ("numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def runtime_stamp():
+    """What the import-dependent facts (numpy, runtimes) depend on, hashed without importing
+    anything: this machine (machine-id, hostname), this interpreter and its sys.path, and where
+    each runtime module lives with the size and mtime of its entry file. A pip install, upgrade or
+    removal changes it; a controller that saw the same stamp may reuse what the imports said."""
+    import hashlib
+    import importlib.util
+
+    # sys.path without the agent itself and the script directory: the same for `python3 agent.pyz
+    # probe` and for the cache verify's in-process probe
+    search = [p for p in sys.path if p and not p.endswith(".pyz")]
+    parts = [sys.executable, sys.version, repr(search), socket.gethostname()]
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            parts.append(_read(path).strip())
+            break
+        except OSError:
+            continue
+    for name in RUNTIME_MODULES:
+        try:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            st = os.stat(origin) if origin and os.path.exists(origin) else None
+            parts.append("%s=%s:%s:%s" % (name, origin, st and st.st_size, st and st.st_mtime_ns))
+        except Exception as e:  # a broken package: its error is part of what the imports would say
+            parts.append("%s!%s" % (name, type(e).__name__))
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def collect_facts(workdir, known_stamp=None):
+    """Facts about this board; each one that cannot be read is null with a *_reason.
+
+    With `known_stamp` equal to this board's runtime_stamp(), numpy and the runtimes are not
+    imported (they decide most of a probe's time): the facts say `runtimes_cached` and the
+    controller fills those keys from what it recorded under that stamp."""
     uname = platform.uname()
     facts = {"agent_version": AGENT_VERSION, "agent_protocol": AGENT_PROTOCOL}
     _fact(facts, "arch", lambda: platform.machine() or (None, "platform.machine() is empty"))
@@ -137,11 +173,23 @@ def collect_facts(workdir):
     _fact(facts, "hostname", socket.gethostname)
     facts["python"] = {"version": platform.python_version(), "executable": sys.executable,
                        "implementation": platform.python_implementation()}
+    _fact(facts, "runtimes_stamp", runtime_stamp)
+    facts["runtimes_cached"] = bool(known_stamp) and facts["runtimes_stamp"] == known_stamp
+    if not facts["runtimes_cached"]:
+        _runtime_facts(facts)
+    _board_facts(facts, workdir)
+    return facts
+
+
+def _runtime_facts(facts):
     facts["numpy"] = _module_version("numpy")
     facts["runtimes"] = {"onnxruntime": _onnxruntime_facts(),
                          "ai_edge_litert": _module_version("ai_edge_litert"),
                          "tflite_runtime": _module_version("tflite_runtime"),
                          "tensorflow": _spec_only("tensorflow")}
+
+
+def _board_facts(facts, workdir):
     cpu = {}
     _fact(cpu, "model", _cpu_model)
     _fact(cpu, "flags", _cpu_flags)
@@ -159,7 +207,6 @@ def collect_facts(workdir):
     _fact(disk, "total_bytes", lambda: shutil.disk_usage(workdir).total)
     facts["disk"] = disk
     _fact(facts, "board_cache", lambda: board_cache_usage(workdir))
-    return facts
 
 
 def board_cache_usage(workdir):
