@@ -119,7 +119,8 @@ class BoardSession:
                    data={"path": self.remote[eval_set.sha256], "sha256": eval_set.sha256,
                          "inputs": list(eval_set.inputs), "labels": eval_set.labels, "batch_size": batch_size},
                    runtime=variant_runtime(runtime, device_runtime, variant), timing=timing, scenario=scenario,
-                   outputs_path=f"{self.run_dir(job_id)}/outputs.npz" if accuracy else None, power=power)
+                   outputs_path=f"{self.run_dir(job_id)}/outputs.npz" if accuracy else None, power=power,
+                   board_lock=posixpath.join(self.workdir, "board.lock"))
 
     def run_job(self, job: Job | dict, on_event: EventHandler | None = None,
                 idle_timeout: float = 300.0) -> dict:

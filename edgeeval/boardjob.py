@@ -60,6 +60,7 @@ class Job:
     outputs_path: str | None         # where the accuracy pass writes; None: no accuracy pass
     power: dict | None = None        # the device's power job (PowerSettings.job()), host-meter keys included
     progress_interval_s: float = PROGRESS_INTERVAL_S
+    board_lock: str | None = None    # the agent's flock for the job's life (boardlock.py); None: none
 
     @staticmethod
     def new_id() -> str:
@@ -75,4 +76,6 @@ class Job:
                "progress_interval_s": self.progress_interval_s}
         if self.power is not None:
             out["power"] = self.power
+        if self.board_lock is not None:
+            out["board_lock"] = self.board_lock
         return complete(out)

@@ -74,6 +74,7 @@ def deploy_cmd(
     as_json: JsonOpt = False,
     detail: Annotated[bool, typer.Option("--detail", help="Every figure per variant, not only the comparison table.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show remote tracebacks in full.")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another deploy or a farm job holds the board: wait for it (default, with a message naming the holder), or stop at once with exit code 3.")] = True,
 ) -> None:
     from ..errors import EXIT_DEVICE_ERROR, EXIT_GATE_FAILED
     from .render import DeployProgress
@@ -92,7 +93,7 @@ def deploy_cmd(
                                                "max_seconds": max_seconds},
                              scenario_overrides={**_scenario_overrides(scenario, profile, find_max_qps),
                                                  "target_qps": target_qps},
-                             notify=progress.notify)
+                             notify=progress.notify, wait=wait)
         from ..results_json import run_json
         from ..store.store import Store
 

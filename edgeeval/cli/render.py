@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from .fmt import _ci, _f, _primary_fidelity
 from .render_detail import _scenario_rows, variant_rows  # noqa: F401  (variant_rows: tests)
 
@@ -42,6 +44,15 @@ class DeployProgress:
 
     def notify(self, kind: str, data: dict) -> None:
         p = self._progress
+        if kind == "lease_wait":     # always said, also without a progress display: a wait is never silent
+            from ..store.leases import describe
+
+            msg = f"waiting for the board: {describe(data)} (--no-wait to stop instead)"
+            if p is not None:
+                p.console.print(f"[yellow]{msg}[/yellow]")
+            else:
+                print(msg, file=sys.stderr, flush=True)
+            return
         if p is None:
             return
         if kind == "phase":

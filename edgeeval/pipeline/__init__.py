@@ -58,11 +58,14 @@ class DeployOutcome:
 def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: str | Path | None = None,
            only: list[str] | None = None, store_url: str | None = None,
            timing_overrides: dict | None = None, notify: Notify | None = None,
-           scenario_overrides: dict | None = None) -> DeployOutcome:
-    """Run the recipe's variants on one device and store every result; see the module docstring."""
+           scenario_overrides: dict | None = None, wait: bool = True,
+           lease_ttl_s: float | None = None) -> DeployOutcome:
+    """Run the recipe's variants on one device and store every result; see the module docstring.
+
+    The board is leased in the store first (store/leases.py): held by another deploy or a farm
+    job, this waits (`wait`, telling notify "lease_wait" with the holder) or raises BoardBusy."""
     from .. import paths
-    from ..agentclient import BoardSession
-    from ..devices.inventory import connect
+    from ..store.leases import DEFAULT_TTL_S, acquire
     from ..store.store import Store
 
     say = notify or _quiet
@@ -71,6 +74,18 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     built = build_stage(p, say)
     ref = reference(p, built, say)
     store = Store(store_url or paths.store_url())
+    lease = acquire(store.engine, p.device.name, purpose="deploy", job=p.recipe.name, wait=wait,
+                    ttl_s=lease_ttl_s or DEFAULT_TTL_S, on_wait=lambda holder: say("lease_wait", holder))
+    try:
+        return _deploy_leased(p, built, ref, store, lease, say)
+    finally:
+        lease.release()
+
+
+def _deploy_leased(p: Plan, built, ref: Reference, store, lease, say: Notify) -> DeployOutcome:
+    from ..agentclient import BoardSession
+    from ..devices.inventory import connect
+
     run_id = open_run(store, p, built)
     outcome = DeployOutcome(run_id=run_id, recipe=p.recipe.name, device=p.device.name, baseline=ref.describe())
     beat = _Heartbeat(store, run_id)
@@ -88,7 +103,9 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
             store.update_run(run_id, extra={"baseline": outcome.baseline, "push": outcome.push,
                                             "scoring": ref.scoring})
             for v in target.variants:
+                lease.check()
                 run = run_variant(board, p, target, v, say)
+                lease.check()     # lost during the run: it may have shared the board, so it is not stored
                 ev = evaluate(p, ref, target, v, run)
                 outcome.variants.append(store_variant(store, run_id, p, ref, target, v, run, ev))
                 say("variant_done", {"variant": v.name, "summary": ev.summary})

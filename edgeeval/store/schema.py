@@ -3,6 +3,7 @@
 runs             one row per `edgeeval deploy`, with provenance (device facts, versions, hashes)
 variant_results  one row per variant: summary JSON plus headline columns for querying
 raw_blobs        the raw data a summary is recomputed from (npy/npz bytes, sha256-checked)
+board_leases     who measures on which board until when (store/leases.py): at most one row per board
 Timestamps are UTC ISO-8601 strings so both back ends store and sort them the same way.
 These tables are what the code queries; the database is made and upgraded by the Alembic
 revisions in migrations/versions/ (store/migrate.py), which must end at exactly this schema
@@ -103,4 +104,20 @@ raw_blobs = Table(
     Column("size_bytes", BigInteger, nullable=False),
     Column("bytes", LargeBinary, nullable=False),
     Index("ix_raw_blobs_variant_kind", "variant_result_id", "kind", unique=True),
+)
+
+# One row per leased board; the primary key is what makes a second holder impossible. Times are
+# epoch seconds of the database's clock (PostgreSQL's, or the one SQLite machine's), so
+# controllers with skewed clocks still agree on when a lease expired.
+board_leases = Table(
+    "board_leases", metadata,
+    Column("device_name", String(200), primary_key=True),
+    Column("token", String(36), nullable=False),
+    Column("holder_host", String(255), nullable=False),
+    Column("holder_pid", Integer, nullable=False),
+    Column("holder_job", Text),
+    Column("purpose", String(40), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("renewed_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

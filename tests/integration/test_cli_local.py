@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
 
 from .conftest import FAST, RECIPE, as_json, cli
@@ -90,3 +92,28 @@ def test_unreachable_board_exits_3(tmp_path):
     inv.write_text("devices:\n  - name: gone\n    ssh: nobody@127.0.0.1:1\n    timeouts: {connect: 3}\n")
     proc = cli("devices", "check", "gone", "--inventory", inv)
     assert proc.returncode == 3 and "gone" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_leased_board_stops_a_no_wait_deploy_and_holds_a_waiting_one(built_digits, store):
+    """The desk deploy takes the board's lease: --no-wait says who holds it (exit 3, nothing
+    stored); the default waits, says so, and runs once the holder lets go."""
+    import threading
+
+    from edgeeval.store.leases import acquire
+    from edgeeval.store.store import Store
+
+    url = f"sqlite:///{store}"
+    with Store(url) as st:
+        lease = acquire(st.engine, "local", purpose="farm", job="nightly", ttl_s=60)
+        try:
+            proc = cli("deploy", RECIPE, "--store", store, "--variant", "fp32", "--no-wait", *FAST)
+            assert proc.returncode == 3, proc.stderr
+            assert "in use" in proc.stderr and f"pid {os.getpid()} for farm (nightly)" in proc.stderr
+            assert "Traceback" not in proc.stderr and st.list_runs() == []
+            threading.Timer(3.0, lease.release).start()
+            proc = cli("deploy", RECIPE, "--store", store, "--variant", "fp32", "--json", *FAST)
+        finally:
+            lease.release()
+        assert proc.returncode == 0, proc.stderr
+        assert "waiting for the board: leased by" in proc.stderr
+        assert len(st.list_runs()) == 1

@@ -152,8 +152,8 @@ def test_hostile_names_create_nothing_outside_the_cache(sshd_lab, tmp_path, buil
         assert not list(Path("/").glob("SENTINEL*")) and not list(Path.home().glob("SENTINEL*"))
         for f in _files_under(Path(board.board_dir)):
             rel = f.relative_to(workdir) if workdir in f.parents else None
-            assert rel is not None and rel.parts[0] in ("cache", "runs"), f
-        assert list((workdir / "cache").iterdir())
+            assert rel is not None and (rel.parts[0] in ("cache", "runs") or rel == Path("board.lock")), f
+        assert list((workdir / "cache").iterdir()) and (workdir / "board.lock").is_file()   # the agent's lock, in the literal workdir
     finally:
         sshd_lab.remove(board)
 

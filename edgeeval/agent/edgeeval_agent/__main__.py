@@ -49,6 +49,10 @@ def main(argv=None):
         job = read_job(sys.stdin)
         if isinstance(job, dict) and job.get("watchdog_s"):
             start_watchdog(sys.stdin, _num(job["watchdog_s"], "watchdog_s", 3600.0))
+        if isinstance(job, dict) and job.get("board_lock"):   # held until this process ends
+            from .boardlock import hold
+
+            lock = hold(str(job["board_lock"]), job.get("job_id"))  # noqa: F841
         from .job import (
             run_job,  # numpy and the runners: imported here, so `probe` needs neither
         )
