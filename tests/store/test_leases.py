@@ -16,17 +16,6 @@ import pytest
 from edgeeval.store.leases import BoardBusy, LeaseLost, acquire, all_leases, describe, holder_of, try_acquire
 from edgeeval.store.store import Store
 
-PG_URL = os.environ.get("EDGEEVAL_TEST_PG_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'leases.db'}"
-    if not PG_URL:
-        pytest.skip("set EDGEEVAL_TEST_PG_URL to run the store tests on PostgreSQL")
-    return PG_URL
-
 
 @pytest.fixture
 def board():

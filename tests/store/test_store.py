@@ -1,7 +1,6 @@
 """The results store on a real SQLite file (and PostgreSQL when EDGEEVAL_TEST_PG_URL is set)."""
 
 import json
-import os
 import uuid
 
 import numpy as np
@@ -10,17 +9,6 @@ import pytest
 from edgeeval.evaluate import summarize_variant
 from edgeeval.evaluate.summary import recompute_variant
 from edgeeval.store import RunNotFoundError, Store, StoreIntegrityError
-
-PG_URL = os.environ.get("EDGEEVAL_TEST_PG_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'nested' / 'dir' / 'results.db'}"
-    if not PG_URL:
-        pytest.skip("set EDGEEVAL_TEST_PG_URL to run the store tests on PostgreSQL")
-    return PG_URL
 
 
 @pytest.fixture
