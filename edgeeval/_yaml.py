@@ -102,6 +102,9 @@ def read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
         raise UserInputError(f"{path}: nested too deeply to read; a recipe or inventory needs a handful "
                              "of levels, so flatten it") from None
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "") or exc):   # libyaml's own depth limit
+            raise UserInputError(f"{path}: nested too deeply to read; a recipe or inventory needs a handful "
+                                 "of levels, so flatten it") from None
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -62,7 +62,8 @@ def assert_clean_exit_2(args, cwd, *needles):
     assert problems, err            # one line per problem (build progress lines may precede them)
     for n in needles:
         assert n in err, (n, err)
-    assert seconds < 2.0 and rss_mb < 200, (seconds, rss_mb, err)
+    # never a hang: a whole CLI start (numpy, onnx) and the check; 1.2-2.3 s measured on the 2-core CI box
+    assert seconds < 3.0 and rss_mb < 200, (seconds, rss_mb, err)
     return err
 
 
