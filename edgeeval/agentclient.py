@@ -251,16 +251,11 @@ class _FactsCache:
             return {**facts, **{k: known[k] for k in RUNTIME_FACTS}}
         stamp = facts.get("runtimes_stamp")
         if isinstance(stamp, str) and all(isinstance(facts.get(k), dict) for k in RUNTIME_FACTS):
-            import os
-            import tempfile
+            from .recipes.cache import write_json_atomic
 
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".probe-")
-                with os.fdopen(fd, "w") as f:
-                    json.dump({"stamp": stamp, "agent_sha256": agent_sha256(),
-                               **{k: facts[k] for k in RUNTIME_FACTS}}, f)
-                os.replace(tmp, self.path)
+                write_json_atomic(self.path, {"stamp": stamp, "agent_sha256": agent_sha256(),
+                                              **{k: facts[k] for k in RUNTIME_FACTS}})
             except OSError:       # a read-only home: every probe then imports, nothing is wrong
                 pass
         return facts
