@@ -35,6 +35,10 @@ def tflite_runtime(runtime: dict, device_runtime=None) -> dict:
 
 
 def variant_runtime(runtime: dict, device_runtime, variant) -> dict:
+    """The job's runtime block: a virtual board's synthetic runtime, else TFLite's or the recipe's."""
+    synthetic = getattr(device_runtime, "synthetic", None) if device_runtime is not None else None
+    if synthetic is not None:
+        return synthetic.job_runtime()
     return tflite_runtime(runtime, device_runtime) if is_tflite(variant) else runtime
 
 

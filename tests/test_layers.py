@@ -30,7 +30,8 @@ FORBIDDEN = {
     "edgeeval.transport": ("edgeeval.store", "edgeeval.recipes", "edgeeval.evaluate", "edgeeval.pipeline",
                            "edgeeval.cli", "edgeeval.agentclient"),
     "edgeeval.agentclient": ("edgeeval.pipeline", "edgeeval.cli", "edgeeval.store"),
-    "edgeeval.pipeline": ("edgeeval.cli",),
+    "edgeeval.pipeline": ("edgeeval.cli", "edgeeval.farm"),
+    "edgeeval.farm": ("edgeeval.cli",),
 }
 
 

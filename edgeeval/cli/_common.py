@@ -99,3 +99,12 @@ def resolve_inventory(inventory: Path | None) -> Path | None:
         return p
     default = Path("devices")
     return default if default.is_dir() else None
+
+
+def store_url_of(store: str | None) -> str:
+    """--store as given (a SQLAlchemy URL, or a SQLite path made absolute), else the default store."""
+    if store:
+        return store if "://" in store else f"sqlite:///{Path(store).expanduser().resolve()}"
+    from ..paths import store_url
+
+    return store_url()

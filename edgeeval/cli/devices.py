@@ -1,8 +1,9 @@
-"""`edgeeval devices list | check NAME | trust NAME`."""
+"""`edgeeval devices list | check | trust | clean | quarantine | restore | release`."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -136,3 +137,101 @@ def clean_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device n
             done = clean(transport, dev.python, dev.workdir)
         out_console().print(f"{dev.name}: removed {done['files']} files, {done['freed_bytes'] / 1e6:.1f} MB "
                             f"from {board_workdir(dev.workdir)}/cache and /runs", soft_wrap=True)
+
+
+StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL", help="Results store holding the leases and board health (default ~/.edgeeval/results.db).")]
+
+
+@app.command("quarantine", help="Take a board out of the farm's service, with the reason (`restore` brings it back).")
+def quarantine_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")],
+                   reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why (shown by `farm status`).")],
+                   inventory: InvOpt = None, store: StoreOpt = None) -> None:
+    with cli_errors():
+        from ..devices.inventory import load_inventory
+        from ..store import farm as fs
+        from ..store.store import Store
+        from ._common import store_url_of
+
+        load_inventory(resolve_inventory(inventory)).get(name)
+        with Store(store_url_of(store)) as st:
+            fs.quarantine(st.engine, name, reason, by=_person())
+        out_console().print(f"{name}: quarantined ({reason}); `edgeeval devices restore {name}` runs a health "
+                            "check and returns it to service")
+
+
+@app.command("restore", help="Health-check a quarantined board and return it to service when it passes "
+                             "(--force: without a check).")
+def restore_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")], inventory: InvOpt = None,
+                store: StoreOpt = None,
+                force: Annotated[bool, typer.Option("--force", help="Return it without a health check.")] = False,
+                rebaseline: Annotated[bool, typer.Option("--new-band", help="Forget the board's recorded latency band (new hardware or OS): the check records it again.")] = False) -> None:
+    from ..errors import EXIT_DEVICE_ERROR
+
+    with cli_errors():
+        from ..devices.inventory import load_inventory
+        from ..farm import health
+        from ..farm.plan import Health
+        from ..store import farm as fs
+        from ..store.leases import acquire
+        from ..store.store import Store
+        from ._common import store_url_of
+
+        dev = load_inventory(resolve_inventory(inventory)).get(name)
+        con = out_console()
+        with Store(store_url_of(store)) as st:
+            if rebaseline:
+                fs.forget_band(st.engine, name)
+            if force:
+                fs.restore(st.engine, name, by=_person() + " (--force, no check)")
+                con.print(f"{name}: back in service (no health check was run)")
+                return
+            lease = acquire(st.engine, name, purpose="health check", job="devices restore", wait=False)
+            try:
+                state = fs.health_of(st.engine, name)
+                out = health.check(dev, Health(), state["band_p50_ms"] if state else None)
+                fs.record_check(st.engine, name, out.passed, out.detail, reason=out.reason, band_p50_ms=out.p50_ms,
+                                by=_person() + " (devices restore)")
+            finally:
+                lease.release()
+        if out.passed:
+            con.print(f"{name}: health check passed (known model p50 {out.p50_ms:.3f} ms); back in service")
+            return
+        print(f"{name}: health check failed: {out.reason}; the board stays quarantined", file=sys.stderr)
+        raise typer.Exit(EXIT_DEVICE_ERROR)
+
+
+@app.command("release", help="Remove a board's lease left by a holder that is gone (a crashed controller); "
+                             "a live holder on this machine is refused unless --force.")
+def release_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")], store: StoreOpt = None,
+                force: Annotated[bool, typer.Option("--force", help="Also when the holder looks alive.")] = False) -> None:
+    with cli_errors():
+        import socket
+
+        from ..errors import UserInputError
+        from ..store.leases import break_lease, describe, holder_of
+        from ..store.store import Store, _pid_alive
+        from ._common import store_url_of
+
+        con = out_console()
+        with Store(store_url_of(store)) as st:
+            holder = holder_of(st.engine, name)
+            if holder is None:
+                con.print(f"{name}: no live lease; nothing to release")
+                return
+            if (not force and holder["holder_host"] == socket.gethostname()
+                    and _pid_alive(int(holder["holder_pid"]))):
+                raise UserInputError(f"{name}: {describe(holder)}, and that process is alive on this machine; "
+                                     "stop it, or pass --force")
+            row = break_lease(st.engine, name)
+        con.print(f"{name}: released the lease ({describe(row) if row else 'it had just ended'})")
+
+
+def _person() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown user"
+    return f"{user}@{socket.gethostname()}"

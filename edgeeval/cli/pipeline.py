@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, closed_stdout_ok, err_console, out_console, resolve_inventory
+from ._common import cli_errors, closed_stdout_ok, err_console, out_console, resolve_inventory, store_url_of
 
 RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="Recipe YAML, e.g. recipes/digits-cnn.yaml.")]
 VariantOpt = Annotated[Optional[list[str]], typer.Option("--variant", "-v", metavar="VARIANT", help="Only this variant (repeatable).")]
@@ -80,15 +80,12 @@ def deploy_cmd(
     from .render import DeployProgress
 
     with cli_errors(verbose):
-        from ..paths import store_url
         from ..pipeline import deploy
 
-        url = None
-        if store:
-            url = store if "://" in store else f"sqlite:///{Path(store).expanduser().resolve()}"
+        url = store_url_of(store)
         with DeployProgress(enabled=not as_json or sys.stderr.isatty()) as progress:
             outcome = deploy(recipe, device, inventory=resolve_inventory(inventory), only=variant or None,
-                             store_url=url or store_url(),
+                             store_url=url,
                              timing_overrides={"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup,
                                                "max_seconds": max_seconds},
                              scenario_overrides={**_scenario_overrides(scenario, profile, find_max_qps),
@@ -97,7 +94,7 @@ def deploy_cmd(
         from ..results_json import run_json
         from ..store.store import Store
 
-        with Store(url or store_url()) as st:   # the stored run: the one document deploy and results show print
+        with Store(url) as st:   # the stored run: the one document deploy and results show print
             report = run_json(st.get_run(outcome.run_id))
         with closed_stdout_ok():
             if as_json:

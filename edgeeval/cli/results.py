@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, out_console
+from ._common import cli_errors, out_console, store_url_of
 
 app = typer.Typer(no_args_is_help=True)
 StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL",
@@ -15,15 +15,9 @@ StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STO
 
 
 def _store(store: str | None):
-    from ..paths import store_url
     from ..store.store import Store
 
-    if store:
-        from pathlib import Path
-        url = store if "://" in store else f"sqlite:///{Path(store).expanduser().resolve()}"
-    else:
-        url = store_url()
-    return Store(url)
+    return Store(store_url_of(store))
 
 
 @app.command("list", help="List stored runs, newest first.")

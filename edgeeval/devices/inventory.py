@@ -42,9 +42,25 @@ class Timeouts(BaseModel):
     job_margin: float = Field(600.0, ge=0, le=86_400)
 
 
+class SyntheticRuntime(BaseModel):
+    """A virtual board's stand-in for the model: each call waits a duration drawn from a known
+    distribution (seeded) instead of running it — for farm and statistics tests, never a default.
+    `wait: sleep` costs no CPU, so 16 virtual boards share two cores without disturbing each other."""
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    median_ms: float = Field(5.0, gt=0, le=60_000)
+    sigma: float = Field(0.1, ge=0, le=3)
+    distribution: str = Field("lognormal", pattern=r"^(lognormal|constant)$")
+    wait: str = Field("sleep", pattern=r"^(sleep|spin)$")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    def job_runtime(self) -> dict:
+        return {"name": "synthetic", **self.model_dump()}
+
+
 class RuntimeSettings(BaseModel):
     """Per-board runtime overrides; only these fields exist."""
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    synthetic: SyntheticRuntime | None = None   # virtual boards (`edgeeval lab up --synthetic`)
     providers: list[str] | None = None
     intra_op_num_threads: int | None = Field(None, ge=0, le=1024)
     inter_op_num_threads: int | None = Field(None, ge=0, le=1024)

@@ -59,8 +59,12 @@ def _accuracy(scoring: dict, device, baseline, labels, baseline_accuracy) -> dic
     if labels is None:
         acc["reason"] = "the eval set has no labels"
         return acc
-    if device is None or out not in device:
+    if device is None:
         why.append("no device outputs (accuracy pass disabled or its outputs not fetched)")
+    elif out not in device:
+        why.append(f"the board returned no output {out!r} (it returned {', '.join(map(repr, device)) or 'none'}"
+                   + ("; a virtual board's synthetic runtime computes no model outputs)" if "synthetic" in device
+                      else ")"))
     else:
         try:
             pred = predictions(device, scoring)

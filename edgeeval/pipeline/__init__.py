@@ -77,16 +77,18 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
     lease = acquire(store.engine, p.device.name, purpose="deploy", job=p.recipe.name, wait=wait,
                     ttl_s=lease_ttl_s or DEFAULT_TTL_S, on_wait=lambda holder: say("lease_wait", holder))
     try:
-        return _deploy_leased(p, built, ref, store, lease, say)
+        return deploy_leased(p, built, ref, store, lease, say)
     finally:
         lease.release()
 
 
-def _deploy_leased(p: Plan, built, ref: Reference, store, lease, say: Notify) -> DeployOutcome:
+def deploy_leased(p: Plan, built, ref: Reference, store, lease, say: Notify, *, command: str = "deploy",
+                   settings: dict | None = None) -> DeployOutcome:
+    """The board stages and the store, under `lease` (the desk deploy's, or a farm job's)."""
     from ..agentclient import BoardSession
     from ..devices.inventory import connect
 
-    run_id = open_run(store, p, built)
+    run_id = open_run(store, p, built, command=command, settings=settings)
     outcome = DeployOutcome(run_id=run_id, recipe=p.recipe.name, device=p.device.name, baseline=ref.describe())
     beat = _Heartbeat(store, run_id)
     try:

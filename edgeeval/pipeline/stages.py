@@ -78,13 +78,14 @@ def plan(recipe_path: str | Path, device_name: str = "local", *, inventory: str 
             raise UserInputError([f"{recipe_path}: no variant named {v!r}; the recipe has "
                                   f"{', '.join(x.name for x in recipe.variants)}" for v in unknown])
     timing, scenario = resolve_scenario(recipe.run, timing_overrides, scenario_overrides)
-    return Plan(Path(recipe_path), recipe, device, only or None, timing, scenario, _runtime(recipe, device))
+    return Plan(Path(recipe_path), recipe, device, only or None, timing, scenario, runtime_for(recipe, device))
 
 
-def _runtime(recipe, device) -> dict:
+def runtime_for(recipe, device) -> dict:
+    """The runtime settings a job of `recipe` sends to `device`: the recipe's, with the board's overrides."""
     rt = recipe.run.runtime.model_dump()
     if device.runtime is not None:
-        rt.update(device.runtime.model_dump(exclude_none=True, exclude_unset=True))
+        rt.update(device.runtime.model_dump(exclude_none=True, exclude_unset=True, exclude={"synthetic"}))
     rt.setdefault("name", "onnxruntime")
     return rt
 
@@ -156,19 +157,21 @@ def needs_controller_run(v: VariantArtifact) -> bool:
 
 # ---- stage 4: the run record (provenance first, results as they come)
 
-def open_run(store: Store, p: Plan, built: BuildResult) -> int:
+def open_run(store: Store, p: Plan, built: BuildResult, *, command: str = "deploy",
+             settings: dict | None = None) -> int:
+    """The run row, status running; `settings` adds keys to its settings (a farm job: campaign, job key)."""
     from ..provenance import provenance
 
     prov = provenance()
     return store.begin_run(
-        command="deploy", recipe_name=p.recipe.name, recipe_hash=built.manifest["recipe_hash"],
+        command=command, recipe_name=p.recipe.name, recipe_hash=built.manifest["recipe_hash"],
         recipe_path=str(p.recipe_path.resolve()), device_name=p.device.name, device_facts={},
         edgeeval_version=prov["edgeeval_version"], git_sha=prov["git_sha"],
         controller=prov["controller"], agent_sha256=prov["agent_sha256"],
         dataset_sha256=built.eval_set.sha256,
         settings={"timing": p.timing, "scenario": p.scenario, "runtime": p.runtime,
                   "batch_size": p.recipe.run.batch_size, "git_sha_reason": prov["git_sha_reason"],
-                  "build_manifest": built.manifest})
+                  "build_manifest": built.manifest, **(settings or {})})
 
 
 # ---- stage 5: the board as probed (power sensor chosen, missing pieces refused, build retargeted)

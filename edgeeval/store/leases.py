@@ -127,6 +127,18 @@ def holder_of(engine, device: str) -> dict | None:
     return dict(row) if row is not None and row["expires_at"] >= now else None
 
 
+def break_lease(engine, device: str) -> dict | None:
+    """Remove the lease on `device` whoever holds it (`edgeeval devices release`: a person decided
+    its holder is gone); returns the row removed. A live holder finds out at its next renewal
+    (LeaseLost) and stores nothing more."""
+    with engine.begin() as conn:
+        row = conn.execute(select(board_leases).where(board_leases.c.device_name == device)).mappings().first()
+        if row is not None:
+            conn.execute(delete(board_leases).where(board_leases.c.device_name == device,
+                                                    board_leases.c.token == row["token"]))
+        return dict(row) if row is not None else None
+
+
 def all_leases(engine) -> list[dict]:
     """Every lease row, live or expired (`expired` says which), ordered by board."""
     with engine.connect() as conn:

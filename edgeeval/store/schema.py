@@ -2,8 +2,12 @@
 
 runs             one row per `edgeeval deploy`, with provenance (device facts, versions, hashes)
 variant_results  one row per variant: summary JSON plus headline columns for querying
-raw_blobs        the raw data a summary is recomputed from (npy/npz bytes, sha256-checked)
+raw_blobs        the raw data a summary is recomputed from (npy/npz bytes, latencies as i8dz, sha256-checked)
+shared_blobs     raw data many variants share (server outputs, labels), stored once by sha256
 board_leases     who measures on which board until when (store/leases.py): at most one row per board
+farm_campaigns   one row per campaign of a farm plan (store/farm.py): a plan run over a day's matrix
+farm_jobs        one row per (recipe, variant, board) job of a campaign, keyed by the job's identity hash
+board_health     per board: healthy or quarantined (why, since when), the last health check, its band
 Timestamps are UTC ISO-8601 strings so both back ends store and sort them the same way.
 These tables are what the code queries; the database is made and upgraded by the Alembic
 revisions in migrations/versions/ (store/migrate.py), which must end at exactly this schema
@@ -106,6 +110,17 @@ raw_blobs = Table(
     Index("ix_raw_blobs_variant_kind", "variant_result_id", "kind", unique=True),
 )
 
+# Raw data that many variants share (the server's outputs of a (model, dataset), its labels...),
+# stored once by its sha256; a raw_blobs row with encoding "shared" points here by that sha256.
+shared_blobs = Table(
+    "shared_blobs", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("encoding", String(10), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("bytes", LargeBinary, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
 # One row per leased board; the primary key is what makes a second holder impossible. Times are
 # epoch seconds of the database's clock (PostgreSQL's, or the one SQLite machine's), so
 # controllers with skewed clocks still agree on when a lease expired.
@@ -120,4 +135,62 @@ board_leases = Table(
     Column("acquired_at", Float, nullable=False),
     Column("renewed_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+FARM_JOB_STATUSES = ("queued", "running", "ok", "gate_failed", "device_error", "error", "skipped", "aborted")
+FARM_JOB_FINISHED = ("ok", "gate_failed")   # a job with one of these is not run again on resume
+
+farm_campaigns = Table(
+    "farm_campaigns", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("plan_name", String(200), nullable=False),
+    Column("plan_path", Text),
+    Column("plan_sha256", String(64)),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40)),
+    Column("finished_at", String(40)),
+    Column("status", String(20), nullable=False),
+    Column("controller_host", String(255)),
+    Column("controller_pid", Integer),
+    Column("settings", JSON),
+)
+
+farm_jobs = Table(
+    "farm_jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", Integer, ForeignKey("farm_campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("job_key", String(64), nullable=False),
+    Column("recipe_name", String(200)),
+    Column("recipe_path", Text),
+    Column("variant", String(200), nullable=False),
+    Column("selector", Text, nullable=False),
+    Column("device_name", String(200)),          # the board that ran it (last attempt)
+    Column("status", String(20), nullable=False),
+    Column("reason", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("created_at", String(40), nullable=False),
+    Column("started_at", String(40)),
+    Column("finished_at", String(40)),
+    Column("headline", JSON),
+    Column("holder_host", String(255)),
+    Column("holder_pid", Integer),
+    Index("ix_farm_jobs_campaign_key", "campaign_id", "job_key", unique=True),
+)
+
+BOARD_STATES = ("healthy", "quarantined")
+
+board_health = Table(
+    "board_health", metadata,
+    Column("device_name", String(200), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("reason", Text),
+    Column("since", String(40), nullable=False),
+    Column("checked_at", String(40)),
+    Column("check_passed", Boolean),
+    Column("check_detail", JSON),
+    Column("band_p50_ms", Float),               # the known model's p50 on this board when first healthy
+    Column("jobs_since_check", Integer, nullable=False, default=0),
+    Column("changed_by", Text),
 )

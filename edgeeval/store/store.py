@@ -23,7 +23,17 @@ from sqlalchemy.pool import StaticPool
 from ..errors import RunNotFoundError, StoreIntegrityError, UserInputError  # noqa: F401 (re-exported)
 from ..rawdata import split_event
 from ..scrub import SCRUBBED, _is_secret_key, scrub_text  # noqa: F401 (scrub_text re-exported)
-from .schema import RUN_STATUSES, SCHEMA_VERSION, STALE_AFTER_S, VARIANT_STATUSES, raw_blobs, runs, variant_results
+from .retry import retried
+from .schema import (
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    STALE_AFTER_S,
+    VARIANT_STATUSES,
+    raw_blobs,
+    runs,
+    shared_blobs,
+    variant_results,
+)
 
 _RUN_FIELDS = {c.name for c in runs.columns} - {"id", "uuid", "created_at", "finished_at",
                                                  "schema_version"}
@@ -59,7 +69,16 @@ def scrub(obj: Any) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} in a JSON field: {obj!r:.80}")
 
 
+# content-addressed (shared_blobs): what every variant of a (model, dataset) repeats — the server's
+# outputs, the labels, the embedding mask, a quantized artifact's controller outputs — is stored once
+SHARED_KINDS = ("baseline_outputs", "labels", "embedding_mask", "controller_outputs")
+
+
 def _encode(kind: str, value) -> tuple[bytes, str]:
+    if kind in LATENCY_KINDS:      # delta + zigzag + byte planes + LZMA, lossless (store/codec.py)
+        from .codec import encode_latencies
+
+        return encode_latencies(np.asarray(value, dtype="<i8")), "i8dz"
     buf = io.BytesIO()
     if isinstance(value, dict):
         arrays = {str(k): np.asarray(v) for k, v in value.items()}
@@ -75,7 +94,26 @@ def _encode(kind: str, value) -> tuple[bytes, str]:
     return buf.getvalue(), "npy"
 
 
+def _put_shared(conn, digest: str, data: bytes, encoding: str) -> None:
+    """Insert a shared blob unless that content is stored already (a concurrent writer may add it
+    between the check and the insert: the savepoint keeps the outer transaction intact)."""
+    from sqlalchemy.exc import IntegrityError
+
+    if conn.execute(select(shared_blobs.c.sha256).where(shared_blobs.c.sha256 == digest)).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(shared_blobs.insert().values(sha256=digest, encoding=encoding, size_bytes=len(data),
+                                                      bytes=data, created_at=utc_now()))
+    except IntegrityError:
+        pass
+
+
 def _decode(data: bytes, encoding: str):
+    if encoding == "i8dz":
+        from .codec import decode_latencies
+
+        return decode_latencies(data)
     loaded = np.load(io.BytesIO(data), allow_pickle=False)
     if encoding == "npz":
         with loaded:
@@ -93,7 +131,8 @@ class Store:
         u = make_url(url)
         if u.drivername in ("postgresql", "postgres"):
             u = u.set(drivername="postgresql+psycopg")   # the `postgres` extra's driver (psycopg 3)
-        kwargs: dict = {"json_serializer": lambda o: json.dumps(o, allow_nan=False)}
+        kwargs: dict = {"json_serializer": lambda o: json.dumps(o, allow_nan=False),
+                        "pool_pre_ping": True}   # a server restart leaves dead pooled connections behind
         if u.get_backend_name() == "sqlite":
             if u.database in (None, "", ":memory:"):
                 kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -124,6 +163,7 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------------
 
+    @retried
     def begin_run(self, **fields) -> int:
         """Insert a run in status 'running' and commit at once; returns its id."""
         unknown = sorted(set(fields) - _RUN_FIELDS)
@@ -150,6 +190,7 @@ class Store:
         with self.engine.begin() as conn:
             return int(conn.execute(runs.insert().values(**row)).inserted_primary_key[0])
 
+    @retried
     def update_run(self, run_id: int, **fields) -> None:
         """Fill in run fields learnt later (e.g. device_facts after the probe); commits at once."""
         unknown = sorted(set(fields) - (_RUN_FIELDS - {"status"}))
@@ -162,6 +203,7 @@ class Store:
             if conn.execute(update(runs).where(runs.c.id == run_id).values(**row)).rowcount == 0:
                 raise self._no_run(run_id)
 
+    @retried
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
         """Set the final status (ok|gate_failed|device_error|error) and finish time."""
         _check_status(status, RUN_STATUSES, "run")
@@ -171,6 +213,7 @@ class Store:
             if res.rowcount == 0:
                 raise self._no_run(run_id)
 
+    @retried
     def list_runs(self, limit: int = 20, recipe: str | None = None,
                   device: str | None = None) -> list[dict]:
         """Newest runs first, each with its variant count and how many passed."""
@@ -196,6 +239,7 @@ class Store:
             _mark_aborted(r)
         return rows
 
+    @retried
     def get_run(self, run_id: int) -> dict:
         """The run with its variants (summaries, not blobs; `raw_kinds` lists the blobs)."""
         with self.engine.connect() as conn:
@@ -220,6 +264,7 @@ class Store:
 
     # -- variants -----------------------------------------------------------------------------
 
+    @retried
     def add_variant(self, run_id: int, name: str, *, summary: dict | None,
                     raw: dict[str, Any] | None = None, event: dict | None = None,
                     gates: dict | None = None, baseline_accuracy: float | None = None,
@@ -259,34 +304,48 @@ class Store:
                    passed=None if summary is None else bool(summary.get("passed")),
                    runtime=scrub(runtime), inputs=inputs, error=scrub_text(error),
                    extra=scrub(extra))
-        blobs = []
+        blobs, shared = [], {}
         for kind, value in raw.items():
             if value is None:
                 continue
             data, encoding = _encode(kind, value)
-            blobs.append(dict(kind=kind, encoding=encoding, bytes=data, size_bytes=len(data),
-                              sha256=hashlib.sha256(data).hexdigest()))
+            digest = hashlib.sha256(data).hexdigest()
+            if kind in SHARED_KINDS:       # the row points at the shared copy by its sha256
+                shared[digest] = (data, encoding)
+                blobs.append(dict(kind=kind, encoding="shared", bytes=b"", size_bytes=len(data), sha256=digest))
+            else:
+                blobs.append(dict(kind=kind, encoding=encoding, bytes=data, size_bytes=len(data), sha256=digest))
         with self.engine.begin() as conn:
             if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                 raise self._no_run(run_id)
+            for digest, (data, encoding) in shared.items():
+                _put_shared(conn, digest, data, encoding)
             vid = int(conn.execute(variant_results.insert().values(**row)).inserted_primary_key[0])
             if blobs:
                 conn.execute(raw_blobs.insert(), [dict(b, variant_result_id=vid) for b in blobs])
         return vid
 
+    @retried
     def get_raw(self, variant_id: int, kind: str):
         """The raw array (npy) or dict of arrays (npz), verified against its sha256."""
         with self.engine.connect() as conn:
             row = conn.execute(select(raw_blobs).where(
                 (raw_blobs.c.variant_result_id == variant_id) & (raw_blobs.c.kind == kind))).first()
-        if row is None:
-            raise KeyError(f"variant {variant_id} has no raw {kind!r} in {self._where()}")
-        data = bytes(row.bytes)
+            if row is None:
+                raise KeyError(f"variant {variant_id} has no raw {kind!r} in {self._where()}")
+            data, encoding = bytes(row.bytes), row.encoding
+            if encoding == "shared":
+                blob = conn.execute(select(shared_blobs).where(shared_blobs.c.sha256 == row.sha256)).first()
+                if blob is None:
+                    raise StoreIntegrityError(f"raw {kind!r} of variant {variant_id} points at shared blob "
+                                              f"{row.sha256[:16]}…, which is missing from {self._where()}")
+                data, encoding = bytes(blob.bytes), blob.encoding
         if hashlib.sha256(data).hexdigest() != row.sha256:
             raise StoreIntegrityError(f"raw {kind!r} of variant {variant_id} does not match its "
                                       f"sha256 in {self._where()}: the database was altered")
-        return _decode(data, row.encoding)
+        return _decode(data, encoding)
 
+    @retried
     def variant_inputs(self, variant_id: int) -> dict:
         """What a variant's summary is computed from: {"event", "gates", "baseline_accuracy", "scoring",
         "confidence", "raw": {kind: array or dict}} (evaluate.summary.recompute_variant)."""

@@ -68,6 +68,7 @@ class Board:
     work: Path = field(default=None)
     process: subprocess.Popen | None = None
     log_path: Path = field(default=None)
+    prefix: list = field(default_factory=list)    # e.g. ["ip", "netns", "exec", NS]: sshd inside a namespace
 
     @property
     def host_public_key(self) -> str:
@@ -91,7 +92,8 @@ class Board:
         if SSHD_RUN_DIR and os.geteuid() == 0:
             os.makedirs(SSHD_RUN_DIR, exist_ok=True)
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config_path)], stdin=subprocess.DEVNULL,
+        self.process = subprocess.Popen([*self.prefix, SSHD, "-D", "-e", "-f", str(self.config_path)],
+                                        stdin=subprocess.DEVNULL,
                                         stdout=log, stderr=log, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 10
@@ -193,7 +195,7 @@ class SSHDLab:
         self._trusted: list[Board] = []
 
     def start_board(self, name: str, address: str = "127.0.0.1", port: int | None = None,
-                    trusted: bool = True, extra_config: str = "") -> Board:
+                    trusted: bool = True, extra_config: str = "", prefix: list | None = None) -> Board:
         """Start an sshd; `trusted` adds its key to lab.known_hosts_path."""
         if not sshd_available():
             raise RuntimeError(f"{SSHD} or ssh-keygen is missing; install openssh-server")
@@ -221,7 +223,7 @@ class SSHDLab:
             "ClientAliveInterval 5", "ClientAliveCountMax 3", "PermitRootLogin prohibit-password",
             "AllowTcpForwarding yes", "LogLevel ERROR", extra_config, ""]))
         board = Board(name=name, host=address, port=port, dir=bdir, host_key_path=host_key, config_path=cfg,
-                      user=self.user, work=work, log_path=bdir / "sshd.log")
+                      user=self.user, work=work, log_path=bdir / "sshd.log", prefix=list(prefix or []))
         board.start()
         self.boards.append(board)
         if trusted:

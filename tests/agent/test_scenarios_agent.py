@@ -33,6 +33,23 @@ def test_synthetic_single_stream_recovers_the_known_median(board):
     assert s["headline"]["metric"] == "p90_ms" and s["early_stopping"]["value_ms"] is not None
 
 
+def test_synthetic_sleep_keeps_the_median_and_leaves_the_cpu_free(board):
+    """A virtual board's wait: the same known median (sleep overshoots by ~0.1 ms), a fraction of the CPU."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ev = run(board, runtime=synthetic(median_ms=5.0, sigma=0.05, wait="sleep"), min_runs=100, min_seconds=0.0)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p50 = sorted(ev["latencies_ns"])[len(ev["latencies_ns"]) // 2] / 1e6
+    assert 4.9 <= p50 <= 5.8, p50
+    assert ev["session_options"]["wait"] == "sleep"
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    timed = ev["timed_wall_s"]
+    assert timed >= 0.45
+    # the agent's start-up (imports) costs CPU too; the timed loop itself must not spin
+    assert cpu < timed * 0.5 + 1.5, (cpu, timed)
+
+
 def test_synthetic_is_never_the_default(board):
     ev = run(board, min_runs=20, min_seconds=0.0)
     assert ev["runtime"]["name"] == "onnxruntime"

@@ -7,6 +7,7 @@ import resource
 import shutil
 import socket
 import sys
+import time
 
 from .protocol import AGENT_PROTOCOL, AGENT_VERSION
 
@@ -165,7 +166,8 @@ def collect_facts(workdir, known_stamp=None):
     imported (they decide most of a probe's time): the facts say `runtimes_cached` and the
     controller fills those keys from what it recorded under that stamp."""
     uname = platform.uname()
-    facts = {"agent_version": AGENT_VERSION, "agent_protocol": AGENT_PROTOCOL}
+    facts = {"agent_version": AGENT_VERSION, "agent_protocol": AGENT_PROTOCOL,
+             "clock_unix_s": time.time()}   # the board's wall clock (the farm's health check compares it)
     _fact(facts, "arch", lambda: platform.machine() or (None, "platform.machine() is empty"))
     facts["os"] = {"system": uname.system, "release": uname.release}
     _fact(facts["os"], "pretty_name", _os_pretty_name)

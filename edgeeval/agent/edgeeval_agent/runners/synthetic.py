@@ -1,4 +1,5 @@
-"""The synthetic runtime: a seeded spin per call, for self-tests of the statistics only."""
+"""The synthetic runtime: a seeded spin (or sleep) per call, for self-tests of the statistics and
+for virtual farm boards."""
 
 import time
 
@@ -28,6 +29,9 @@ class SyntheticRunner(object):
         self.sigma = _num(spec.get("sigma", 0.25), "runtime.sigma")
         self.batch_exponent = _num(spec.get("batch_exponent", 1.0), "runtime.batch_exponent")
         self.seed = _int(spec.get("seed", 0), "runtime.seed", 0)
+        self.wait = spec.get("wait", "spin")
+        if self.wait not in ("spin", "sleep"):
+            raise JobError("runtime.wait is %r; the synthetic runtime waits by spin or sleep" % (self.wait,))
         self.job_inputs = []
 
     def version(self):
@@ -45,7 +49,7 @@ class SyntheticRunner(object):
         self._rng = random.Random(self.seed)
         self._mu = math.log(self.median_ms) if self.median_ms > 0 else None
         return {"distribution": self.dist, "median_ms": self.median_ms, "sigma": self.sigma,
-                "batch_exponent": self.batch_exponent, "seed": self.seed}
+                "batch_exponent": self.batch_exponent, "seed": self.seed, "wait": self.wait}
 
     def inputs(self):
         return [(n, [], None) for n in self.job_inputs]
@@ -65,6 +69,10 @@ class SyntheticRunner(object):
             ms = self._rng.lognormvariate(self._mu, self.sigma)
         perf = time.perf_counter_ns
         end = perf() + int(ms * (batch ** self.batch_exponent) * 1e6)
+        if self.wait == "sleep":   # no CPU: many virtual boards on few cores (sleep overshoots by ~0.1 ms)
+            left = end - perf()
+            if left > 0:
+                time.sleep(left / 1e9)
         while perf() < end:
             pass
         return [np.zeros((batch, 1), dtype=np.float32)]
