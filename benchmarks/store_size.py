@@ -120,11 +120,11 @@ def _make_year(src_url: str, dst_url: str, boards: int, variants: int, nights: i
         run = dict(conn.execute(select(runs)).mappings().first())
         vrows = [dict(r) for r in conn.execute(select(variant_results)).mappings()]
         blobs = [dict(r) for r in conn.execute(select(raw_blobs)).mappings()]
+        shared = [dict(r) for r in conn.execute(select(shared_blobs)).mappings()]
     for bl in blobs:
         if bl["kind"] == "latencies_ns":
             data = encode_latencies(decode_latencies(bytes(bl["bytes"]))[:samples])
             bl.update(bytes=data, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
-        shared = [dict(r) for r in conn.execute(select(shared_blobs)).mappings()]
     start = datetime(2026, 1, 1, 2, 0, tzinfo=timezone.utc)
     total = 0
     with Store(dst_url) as dst:

@@ -35,6 +35,7 @@ class BoardSession:
     pushes: list[PushReport] = field(default_factory=list)
     job_margin: float = 600.0     # the device's timeouts.job_margin (boardlimits.deadline_s)
     checked: dict | None = None   # this session's boardcache.check() answer (prepare), reused by push
+    _known: dict | None = field(default=None, repr=False)   # the runtime facts cache the last probe left
 
     def __post_init__(self) -> None:
         # "~/.edgeeval" -> ".edgeeval": relative to the login directory, which is where both the
@@ -101,7 +102,10 @@ class BoardSession:
     def _facts(self, stdout: str, stderr: str, status: int, known: dict | None) -> dict:
         for ev in _parse_lines(stdout):
             if ev.get("event") == "facts":
-                return _facts_cache(self.device, self.python).merge(ev, known, self.device)
+                cache = _facts_cache(self.device, self.python)
+                facts = cache.merge(ev, known, self.device)
+                self._known = cache.load()      # what a job's result facts may skip importing
+                return facts
             if ev.get("event") == "error":
                 raise _agent_error(ev, self.device)
         stderr = stderr.strip()
@@ -120,7 +124,8 @@ class BoardSession:
                          "inputs": list(eval_set.inputs), "labels": eval_set.labels, "batch_size": batch_size},
                    runtime=variant_runtime(runtime, device_runtime, variant), timing=timing, scenario=scenario,
                    outputs_path=f"{self.run_dir(job_id)}/outputs.npz" if accuracy else None, power=power,
-                   board_lock=posixpath.join(self.workdir, "board.lock"))
+                   board_lock=posixpath.join(self.workdir, "board.lock"),
+                   facts_known=(self._known or {}).get("stamp"))
 
     def run_job(self, job: Job | dict, on_event: EventHandler | None = None,
                 idle_timeout: float = 300.0) -> dict:
@@ -209,7 +214,12 @@ class BoardSession:
             raise AgentError(
                 f"the agent {how} without a result; its last stderr lines:\n    {tail}",
                 device=self.device, remote_type="crash", remote_traceback="\n".join(stderr_tail))
-        return lim.check_result(result, job, self.device, deadline)
+        result = lim.check_result(result, job, self.device, deadline)
+        if isinstance(result.get("facts"), dict):    # runtime facts skipped by the stamp: ours, filled in
+            sent = job.get("facts_known")
+            known = self._known if sent and self._known and self._known.get("stamp") == sent else None
+            result["facts"] = _facts_cache(self.device, self.python).merge(result["facts"], known, self.device)
+        return result
 
     def fetch(self, remote: str, local: str) -> None:
         """Download a job's output, then remove it and its run folder from the board (what a

@@ -65,6 +65,9 @@ class Job:
     power: dict | None = None        # the device's power job (PowerSettings.job()), host-meter keys included
     progress_interval_s: float = PROGRESS_INTERVAL_S
     board_lock: str | None = None    # the agent's flock for the job's life (boardlock.py); None: none
+    # the board's runtimes stamp from the controller's last full probe: the result's facts skip the
+    # runtime imports while it still holds (facts.runtime_stamp); None: import them
+    facts_known: str | None = None
 
     @staticmethod
     def new_id() -> str:
@@ -82,4 +85,6 @@ class Job:
             out["power"] = self.power
         if self.board_lock is not None:
             out["board_lock"] = self.board_lock
+        if self.facts_known is not None:
+            out["facts_known"] = self.facts_known
         return complete(out)

@@ -99,3 +99,37 @@ def test_fake_board_prepare_pushes_the_agent_then_probes():
     fake.calls.clear()
     warm = BoardSession(transport=fake, python="python3", workdir=".", device="bench")
     assert warm.prepare([])["hostname"] == "bench" and len([c for c in fake.calls if c.method == "run"]) == 1
+
+
+def test_a_jobs_result_facts_skip_the_imports_under_the_stamp_and_are_filled_in(tmp_path):
+    """The job's closing facts import no runtime while the stamp holds (board CPU per job); the
+    controller fills them from the same cache, so the stored facts are complete either way."""
+    from edgeeval.testing.models import tiny_mlp, write_eval_npz
+
+    model = tiny_mlp(tmp_path / "m.onnx")
+    data = write_eval_npz(tmp_path / "d.npz", {"input": np.zeros((4, 64), np.float32)})
+    files = [(str(data), sha256_file(data), ".npz"), (str(model), sha256_file(model), ".onnx")]
+    tr = LocalTransport("local", tmp_path / "board")
+    first = _session(tr)
+    full = first.prepare(files)           # cold: a full probe fills the cache
+    first.push(files)
+    warm = _session(tr)
+    warm.prepare(files)
+    warm.push(files)
+
+    class V:
+        name, precision, sha256, path = "fp32", "fp32", files[1][1], model
+
+    class E:
+        sha256, inputs, labels = files[0][1], ["input"], None
+
+    job = warm.job(V, E, batch_size=1, runtime={"name": "onnxruntime", "providers": ["CPUExecutionProvider"]},
+                   timing={"warmup": 1, "min_runs": 5, "min_seconds": 0.0}, scenario=None, accuracy=False)
+    assert job.facts_known == full["runtimes_stamp"]
+    res = warm.run_job(job)
+    assert res["facts"]["runtimes_cached"] is True
+    assert res["facts"]["runtimes"] == full["runtimes"] and res["facts"]["numpy"] == full["numpy"]
+    # a job sent without the stamp imports them on the board
+    job.facts_known = None
+    res2 = warm.run_job(job)
+    assert res2["facts"]["runtimes_cached"] is False and res2["facts"]["runtimes"] == full["runtimes"]

@@ -163,5 +163,6 @@ def run_job(job, sysfs_root="/"):
     result.update(scenario_extra)
     if power is not None:
         result.update(power.result())
-    result["facts"] = collect_facts(os.getcwd())
+    known = job.get("facts_known")
+    result["facts"] = collect_facts(os.getcwd(), known_stamp=known if isinstance(known, str) else None)
     emit("result", **result)
