@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -99,6 +100,11 @@ def resolve_inventory(inventory: Path | None) -> Path | None:
         return p
     default = Path("devices")
     return default if default.is_dir() else None
+
+
+StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL",
+                                                 help="Results store: SQLite path or SQLAlchemy URL "
+                                                      "(default ~/.edgeeval/results.db).")]
 
 
 def store_url_of(store: str | None) -> str:

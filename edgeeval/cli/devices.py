@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, out_console, resolve_inventory
+from ._common import StoreOpt, cli_errors, out_console, resolve_inventory
 
 app = typer.Typer(no_args_is_help=True)
 InvOpt = Annotated[Optional[Path], typer.Option("--inventory", "-i", metavar="PATH", envvar="EDGEEVAL_INVENTORY", help="Inventory YAML file or folder (default: ./devices/).")]
@@ -137,9 +137,6 @@ def clean_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device n
             done = clean(transport, dev.python, dev.workdir)
         out_console().print(f"{dev.name}: removed {done['files']} files, {done['freed_bytes'] / 1e6:.1f} MB "
                             f"from {board_workdir(dev.workdir)}/cache and /runs", soft_wrap=True)
-
-
-StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL", help="Results store holding the leases and board health (default ~/.edgeeval/results.db).")]
 
 
 @app.command("quarantine", help="Take a board out of the farm's service, with the reason (`restore` brings it back).")

@@ -9,10 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, closed_stdout_ok, out_console, resolve_inventory, store_url_of
+from ._common import StoreOpt, cli_errors, closed_stdout_ok, out_console, resolve_inventory, store_url_of
 
 app = typer.Typer(no_args_is_help=True)
-StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL", help="Results store: SQLite path or SQLAlchemy URL (default ~/.edgeeval/results.db).")]
 InvOpt = Annotated[Optional[Path], typer.Option("--inventory", "-i", metavar="PATH", envvar="EDGEEVAL_INVENTORY", help="Inventory YAML file or folder, unless the plan names its own (default: ./devices/).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result map as JSON on stdout.")]
 

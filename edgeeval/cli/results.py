@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, out_console, store_url_of
+from ._common import StoreOpt, cli_errors, out_console, store_url_of
 
 app = typer.Typer(no_args_is_help=True)
-StoreOpt = Annotated[Optional[str], typer.Option("--store", envvar="EDGEEVAL_STORE", metavar="PATH|URL",
-                                                 help="SQLite path or SQLAlchemy URL (default ~/.edgeeval/results.db).")]
 
 
 def _store(store: str | None):

@@ -62,6 +62,7 @@ def known_model(folder: Path | None = None):
     from ..paths import home
     from ..provenance import sha256_file
     from ..recipes.build import EvalSet, VariantArtifact
+    from ..recipes.cache import write_bytes_atomic
 
     folder = folder or (home() / "health")
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,13 +83,13 @@ def known_model(folder: Path | None = None):
         m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="edgeeval-health")
         m.ir_version = 7
         onnx.checker.check_model(m)
-        _write_atomic(model_path, m.SerializeToString())
+        write_bytes_atomic(model_path, m.SerializeToString())
     if not data_path.exists():
         import io
 
         buf = io.BytesIO()
         np.savez(buf, x=x)
-        _write_atomic(data_path, buf.getvalue())
+        write_bytes_atomic(data_path, buf.getvalue())
     msha, dsha = sha256_file(model_path), sha256_file(data_path)
     variant = VariantArtifact(name="health-check", precision="fp32", path=model_path, sha256=msha,
                               size_bytes=model_path.stat().st_size, opset=13,
@@ -99,16 +100,6 @@ def known_model(folder: Path | None = None):
                   samples=SAMPLES, calibration_path=data_path, calibration_sha256=dsha, calibration_samples=0,
                   calibration_from="none")
     return variant, evs
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _timing_and_scenario() -> tuple[dict, dict]:

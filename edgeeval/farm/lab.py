@@ -33,16 +33,6 @@ def default_dir() -> Path:
     return home() / "lab"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 class LabError(EdgeevalError):
     """Setting up the lab's network failed (a command of iproute2 or iptables)."""
 
@@ -191,8 +181,10 @@ def status(folder: Path | None = None) -> dict | None:
     if not f.is_file():
         return None
     record = json.loads(f.read_text())
+    from ..store.store import _pid_alive
+
     for b in record["boards"]:
-        b["alive"] = _alive(int(b["pid"]))
+        b["alive"] = _pid_alive(int(b["pid"]))
     return record
 
 

@@ -112,7 +112,7 @@ def headline(summary: dict) -> dict:
     """The few figures a campaign's table shows for a job."""
     lat = summary.get("latency") or {}
     acc = summary.get("accuracy") or {}
-    energy = (summary.get("power") or {}).get("energy_per_inference_mj")
+    energy = ((summary.get("power") or {}).get("e_total_mj") or {}).get("mean")   # mJ per inference
     return {"p50_ms": lat.get("p50"), "p90_ms": lat.get("p90"), "throughput_ips": lat.get("throughput_ips"),
             "top1": acc.get("top1"), "accuracy_drop_pt": acc.get("drop_pt"),
             "energy_mj": energy if isinstance(energy, (int, float)) else None,

@@ -64,3 +64,14 @@ def test_a_worker_stops_waiting_when_the_job_in_flight_finishes():
     q.done(pool)
     t.join(5)
     assert not t.is_alive() and got == [None]
+
+
+def test_the_headline_carries_the_figures_the_summary_has():
+    from edgeeval.farm.runner import headline
+
+    h = headline({"latency": {"p50": 1.0, "p90": 2.0, "throughput_ips": 900.0},
+                  "accuracy": {"top1": 0.99, "drop_pt": 0.1}, "power": {"e_total_mj": {"mean": 1.5}},
+                  "noise": {"noisy": True}, "passed": True})
+    assert h == {"p50_ms": 1.0, "p90_ms": 2.0, "throughput_ips": 900.0, "top1": 0.99, "accuracy_drop_pt": 0.1,
+                 "energy_mj": 1.5, "passed": True, "noisy": True, "throttled": False}
+    assert headline({})["energy_mj"] is None and headline({})["p50_ms"] is None
