@@ -114,3 +114,45 @@ def store_url_of(store: str | None) -> str:
     from ..paths import store_url
 
     return store_url()
+
+
+JunitOpt = Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write JUnit XML (Jenkins, GitLab): a testcase per (model, variant, board).")]
+MarkdownOpt = Annotated[Optional[Path], typer.Option("--markdown", metavar="FILE", help="Also write the tables as Markdown (default when $GITHUB_STEP_SUMMARY is set: appended there).")]
+
+
+def emit_ci(junit: Path | None, markdown: Path | None, suite: str, cases, md_text) -> None:
+    """--junit / --markdown (or $GITHUB_STEP_SUMMARY) after a command's result is known; `md_text` is called
+    only when Markdown is wanted. Said on stderr, so stdout stays the result."""
+    from ..cireport import junit as ju
+    from ..cireport import markdown as md
+
+    try:
+        if junit is not None:
+            ju.write(junit, suite, cases)
+            print(f"wrote {junit} (JUnit, {len(cases)} testcase(s))", file=sys.stderr)
+        if markdown is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
+            where = md.write(markdown, md_text())
+            if where is not None and markdown is not None:
+                print(f"wrote {where} (Markdown)", file=sys.stderr)
+    except OSError as exc:
+        raise UserInputError(f"{exc.filename or junit or markdown}: cannot write the CI report ({exc.strerror}); "
+                             "give a writable path") from None
+
+
+def check_outputs(**paths: Path | None) -> None:
+    """Before a long command: every --junit/--markdown path can be written (not a folder, a parent that exists
+    or can be made), so a typo fails in a second, not after an hour of measuring."""
+    problems = []
+    for flag, p in paths.items():
+        if p is None:
+            continue
+        if p.is_dir():
+            problems.append(f"--{flag} {p}: is a folder; give a file path, e.g. {p / ('report.' + ('xml' if flag == 'junit' else 'md'))}")
+            continue
+        parent = p.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            problems.append(f"--{flag} {p}: {parent} is not a writable folder; give a path you can write")
+    if problems:
+        raise UserInputError(problems)

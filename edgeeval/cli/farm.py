@@ -9,18 +9,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import StoreOpt, cli_errors, closed_stdout_ok, out_console, resolve_inventory, store_url_of
+from ._common import (
+    JunitOpt,
+    MarkdownOpt,
+    StoreOpt,
+    check_outputs,
+    cli_errors,
+    closed_stdout_ok,
+    emit_ci,
+    out_console,
+    resolve_inventory,
+    store_url_of,
+)
 
 app = typer.Typer(no_args_is_help=True)
 InvOpt = Annotated[Optional[Path], typer.Option("--inventory", "-i", metavar="PATH", envvar="EDGEEVAL_INVENTORY", help="Inventory YAML file or folder, unless the plan names its own (default: ./devices/).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result map as JSON on stdout.")]
 
 
-def _run(plan_path: Path, inventory: Path | None, store: str | None, campaign: str | None, as_json: bool) -> None:
+def _run(plan_path: Path, inventory: Path | None, store: str | None, campaign: str | None, as_json: bool,
+         junit: Path | None = None, markdown: Path | None = None) -> None:
     from ..farm.plan import load_plan
     from ..farm.runner import FarmRun
     from .render_farm import FarmProgress, result_json, summary_table
 
+    check_outputs(junit=junit, markdown=markdown)
     plan = load_plan(plan_path, resolve_inventory(inventory))
     with FarmProgress(plan.boards(), len(plan.jobs)) as progress:
         res = FarmRun(plan, store_url=store_url_of(store), campaign=campaign, notify=progress.notify).run()
@@ -32,6 +45,12 @@ def _run(plan_path: Path, inventory: Path | None, store: str | None, campaign: s
             print(f"campaign {res.campaign}: exit {res.exit_code}; again with `edgeeval farm resume {res.campaign}` "
                   "(finished jobs are kept)" if res.exit_code == 3 else f"campaign {res.campaign}: exit {res.exit_code}",
                   file=sys.stderr)
+    doc = result_json(res)
+    from ..cireport.cases import farm_cases
+    from ..cireport.markdown import farm_md
+
+    ci_cases = farm_cases(doc)
+    emit_ci(junit, markdown, f"edgeeval farm {res.campaign}", ci_cases, lambda: farm_md(doc, ci_cases))
     raise typer.Exit(res.exit_code)
 
 
@@ -46,10 +65,10 @@ def run_cmd(plan: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan YAML
             queue: QueueOpt = None,
             wait: Annotated[bool, typer.Option("--wait", help="With --queue: wait until the workers finished every job, then print the table and exit as a local run would.")] = False,
             timeout: Annotated[Optional[float], typer.Option(metavar="SECONDS", help="With --wait: give up (exit 3) after this long.")] = None,
-            as_json: JsonOpt = False) -> None:
+            as_json: JsonOpt = False, junit: JunitOpt = None, markdown: MarkdownOpt = None) -> None:
     with cli_errors():
         if queue is None:
-            _run(plan, inventory, store, campaign, as_json)
+            _run(plan, inventory, store, campaign, as_json, junit, markdown)
             return
         _enqueue(plan, inventory, store, campaign, queue, wait, timeout, as_json)
 
@@ -104,7 +123,8 @@ def worker_cmd(queue: Annotated[str, typer.Option("--queue", metavar="URL", envv
 
 @app.command("resume", help="Run the jobs of a campaign that have not finished (its plan file is read again).")
 def resume_cmd(campaign: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="Campaign name (edgeeval farm status lists them).")],
-               inventory: InvOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+               inventory: InvOpt = None, store: StoreOpt = None, as_json: JsonOpt = False,
+               junit: JunitOpt = None, markdown: MarkdownOpt = None) -> None:
     with cli_errors():
         from ..errors import UserInputError
         from ..store import farm as fs
@@ -120,7 +140,7 @@ def resume_cmd(campaign: Annotated[str, typer.Argument(metavar="CAMPAIGN", help=
         if not plan.is_file():
             raise UserInputError(f"campaign {campaign!r}: its plan {plan} is gone; run `edgeeval farm run PLAN "
                                  f"--campaign {campaign}` with the plan file")
-        _run(plan, inventory, store, campaign, as_json)
+        _run(plan, inventory, store, campaign, as_json, junit, markdown)
 
 
 @app.command("status", help="Every board (free, leased by whom until when, quarantined and why, last health "

@@ -9,7 +9,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import cli_errors, closed_stdout_ok, err_console, out_console, resolve_inventory, store_url_of
+from ._common import (
+    JunitOpt,
+    MarkdownOpt,
+    check_outputs,
+    cli_errors,
+    closed_stdout_ok,
+    emit_ci,
+    err_console,
+    out_console,
+    resolve_inventory,
+    store_url_of,
+)
 
 RecipeArg = Annotated[Path, typer.Argument(metavar="RECIPE", help="Recipe YAML, e.g. recipes/digits-cnn.yaml.")]
 VariantOpt = Annotated[Optional[list[str]], typer.Option("--variant", "-v", metavar="VARIANT", help="Only this variant (repeatable).")]
@@ -75,6 +86,7 @@ def deploy_cmd(
     detail: Annotated[bool, typer.Option("--detail", help="Every figure per variant, not only the comparison table.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show remote tracebacks in full.")] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="When another deploy or a farm job holds the board: wait for it (default, with a message naming the holder), or stop at once with exit code 3.")] = True,
+    junit: JunitOpt = None, markdown: MarkdownOpt = None,
 ) -> None:
     from ..errors import EXIT_DEVICE_ERROR, EXIT_GATE_FAILED
     from .render import DeployProgress
@@ -82,6 +94,7 @@ def deploy_cmd(
     with cli_errors(verbose):
         from ..pipeline import deploy
 
+        check_outputs(junit=junit, markdown=markdown)
         url = store_url_of(store)
         with DeployProgress(enabled=not as_json or sys.stderr.isatty()) as progress:
             outcome = deploy(recipe, device, inventory=resolve_inventory(inventory), only=variant or None,
@@ -103,6 +116,12 @@ def deploy_cmd(
                 from .render import print_deploy
                 print_deploy(out_console(), report, detail=detail)
                 sys.stdout.flush()
+        from ..cireport.cases import deploy_cases
+        from ..cireport.markdown import deploy_md
+
+        ci_cases = deploy_cases(report)
+        emit_ci(junit, markdown, f"edgeeval deploy {report['recipe']} on {report['device']}", ci_cases,
+                lambda: deploy_md(report, ci_cases))
         if outcome.error is not None:
             from ._common import print_device_error
             print_device_error(outcome.error, verbose)

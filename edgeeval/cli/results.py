@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import StoreOpt, cli_errors, out_console, store_url_of
+from ._common import (
+    JunitOpt,
+    MarkdownOpt,
+    StoreOpt,
+    check_outputs,
+    cli_errors,
+    closed_stdout_ok,
+    emit_ci,
+    out_console,
+    store_url_of,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -63,3 +73,55 @@ def show_cmd(run_id: Annotated[int, typer.Argument(metavar="RUN_ID", help="Run i
             con.print(f"[yellow]aborted:[/yellow] {doc['reasons'].get('status')}")
         if doc.get("error"):
             con.print(f"[red]error:[/red] {doc['error']}")
+
+
+@app.command("compare", help="Compare two stored runs variant by variant from their raw data: p50/p90/p99 and "
+                             "throughput ratios, accuracy (McNemar), fidelity and energy, each with a 95% interval and "
+                             "a verdict. Exit 1 when a metric regressed.")
+def compare_cmd(
+    run_a: Annotated[Optional[int], typer.Argument(metavar="[A]", help="Baseline run id (or --baseline).")] = None,
+    run_b: Annotated[Optional[int], typer.Argument(metavar="[B]", help="Candidate run id (or --candidate).")] = None,
+    baseline: Annotated[str, typer.Option(metavar="SEL", help="Without A: a run id, `previous` (the run before the candidate) or `last-good` (the latest earlier run that finished ok on a quiet, unthrottled board).")] = "last-good",
+    candidate: Annotated[str, typer.Option(metavar="SEL", help="Without B: a run id or `latest`.")] = "latest",
+    recipe: Annotated[Optional[str], typer.Option(metavar="NAME", help="The recipe of the series (for the selectors).")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", "-d", metavar="NAME", help="The board of the series (for the selectors).")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option("--variant", "-v", metavar="VARIANT", help="Only this variant (repeatable).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(metavar="PCT", min=0.0, max=100.0, help="Smallest latency/throughput change that matters, in % (default 3; with a calibrated board never below its detectable change).")] = None,
+    accuracy_pt: Annotated[Optional[float], typer.Option("--accuracy-threshold", metavar="PT", min=0.0, help="Smallest accuracy change that matters, in points (default 0.5).")] = None,
+    allow_mixed: Annotated[bool, typer.Option("--allow-mixed", help="Compare runs of different hardware, scenarios or recipes anyway (labelled as mixed).")] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON on stdout.")] = False,
+    junit: JunitOpt = None, markdown: MarkdownOpt = None,
+) -> None:
+    with cli_errors():
+        from ..errors import UserInputError
+        from ..regress import compare as cmp
+        from ..regress.select import resolve
+
+        check_outputs(junit=junit, markdown=markdown)
+        if (run_a is None) != (run_b is None):
+            raise UserInputError("give two run ids (`edgeeval results compare A B`) or none and the selectors "
+                                 "(--baseline/--candidate with --recipe and --device)")
+        th = cmp.Thresholds()
+        if threshold is not None:
+            th.perf = threshold / 100.0
+        if accuracy_pt is not None:
+            th.accuracy_pt = accuracy_pt
+        st = _store(store)
+        try:
+            a, b = (run_a, run_b) if run_a is not None else resolve(st, baseline, candidate, recipe=recipe, device=device)
+            doc = cmp.compare_runs(st, a, b, variants=variant or None, thresholds=th, allow_mixed=allow_mixed)
+        finally:
+            st.close()
+        with closed_stdout_ok():
+            if as_json:
+                print(json.dumps(doc, indent=2, default=str))
+            else:
+                from .render_regress import print_compare
+
+                print_compare(out_console(), doc)
+        from ..cireport.cases import compare_cases
+        from ..cireport.markdown import compare_md
+
+        emit_ci(junit, markdown, f"edgeeval compare {a} {b}", compare_cases(doc), lambda: compare_md(doc))
+        raise typer.Exit(cmp.exit_code(doc))

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-HEAD = "0005"                   # the newest revision; tests/store/test_migrations.py checks it
+HEAD = "0006"                   # the newest revision; tests/store/test_migrations.py checks it
 _LOCK_KEY = 0x65646765          # pg_advisory_xact_lock key ("edge")
 SCRIPTS = Path(__file__).with_name("migrations")
 

@@ -8,6 +8,7 @@ board_leases     who measures on which board until when (store/leases.py): at mo
 farm_campaigns   one row per campaign of a farm plan (store/farm.py): a plan run over a day's matrix
 farm_jobs        one row per (recipe, variant, board) job of a campaign, keyed by the job's identity hash
 board_health     per board: healthy or quarantined (why, since when), the last health check, its band
+board_noise      per board and job: an A/A calibration's run-to-run spread per metric (regress/noise.py)
 Timestamps are UTC ISO-8601 strings so both back ends store and sort them the same way.
 These tables are what the code queries; the database is made and upgraded by the Alembic
 revisions in migrations/versions/ (store/migrate.py), which must end at exactly this schema
@@ -193,4 +194,20 @@ board_health = Table(
     Column("band_p50_ms", Float),               # the known model's p50 on this board when first healthy
     Column("jobs_since_check", Integer, nullable=False, default=0),
     Column("changed_by", Text),
+)
+
+
+board_noise = Table(
+    "board_noise", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_name", String(200), nullable=False),
+    Column("hardware_digest", String(12), nullable=False),   # regress.identity.key_digest(hardware_key)
+    Column("recipe_name", String(200), nullable=False),
+    Column("variant", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("run_ids", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),   # {metric: {values, cv_total, cv_within, cv_run, mde_pct, ...}}
+    Column("detail", JSON),
+    Index("ix_board_noise_device", "device_name", "recipe_name", "variant"),
 )

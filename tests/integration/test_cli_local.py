@@ -9,7 +9,7 @@ import yaml
 from .conftest import FAST, RECIPE, as_json, cli
 
 
-def test_deploy_local_default_device(built_digits, store):
+def test_deploy_local_default_device(built_digits, store, tmp_path):
     proc = cli("deploy", RECIPE, "--store", store, *FAST)
     assert proc.returncode == 0, proc.stderr
     # one compact comparison table, a row per variant, fitting 100 columns
@@ -23,12 +23,29 @@ def test_deploy_local_default_device(built_digits, store):
     table = lines[lines.index(header):]
     assert max(len(ln) for ln in table) <= 100, max(table, key=len)
     # --detail: every figure, per variant
-    proc = cli("deploy", RECIPE, "--store", store, "--detail", *FAST)
+    proc = cli("deploy", RECIPE, "--store", store, "--detail", *FAST, "--junit", tmp_path / "ci" / "junit.xml",
+               "--markdown", tmp_path / "ci" / "summary.md")
     assert proc.returncode == 0, proc.stderr
     for label in ("p50", "p90", "95% CI", "throughput", "model load", "first inference", "peak RSS",
                   "top-1", "accuracy drop", "cosine", "max abs error", "PSNR", "gate accuracy_drop_pt",
                   "model size", "calibration"):
         assert label in proc.stdout, label
+    # CI output: a testcase per variant, all passed; the Markdown table a row per variant
+    import xml.etree.ElementTree as ET
+
+    cases = list(ET.parse(tmp_path / "ci" / "junit.xml").getroot().iter("testcase"))
+    assert sorted(c.get("name") for c in cases) == ["fp16", "fp32", "int8-dynamic", "int8-static"]
+    assert all(c.get("classname") == "edgeeval.digits-cnn.local" and len(c) <= 2 and c.find("failure") is None
+               for c in cases)
+    assert (tmp_path / "ci" / "summary.md").read_text().count("✅ pass") == 4
+    # the two runs compared from their raw data: every variant, p50 ratio with its interval
+    proc = cli("results", "compare", "--store", store, "--recipe", "digits-cnn", "--device", "local",
+               "--baseline", "previous", "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = as_json(proc)
+    assert len(doc["variants"]) == 4 and doc["a"]["run_id"] < doc["b"]["run_id"]
+    p50 = next(m for m in doc["variants"][0]["metrics"] if m["metric"] == "p50_ms")
+    assert p50["ci"][0] <= p50["change"] <= p50["ci"][1]
 
 
 def test_gate_failure_exits_1(built_digits, tmp_path, store):
