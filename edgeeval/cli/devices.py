@@ -223,6 +223,49 @@ def release_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device
         con.print(f"{name}: released the lease ({describe(row) if row else 'it had just ended'})")
 
 
+@app.command("calibrate", help="A/A calibration: run the same job N times back to back on the board and store its "
+                               "run-to-run noise per metric; `results compare` then includes it, and it says how long a "
+                               "run must be to detect a given change.")
+def calibrate_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device name.")],
+                  recipe: Annotated[Path, typer.Option("--recipe", "-r", metavar="RECIPE", help="The job to calibrate with (the one you compare nightly).")],
+                  runs: Annotated[int, typer.Option(metavar="N", min=3, max=100, help="Runs of the job (5 or more recommended).")] = 5,
+                  variant: Annotated[Optional[list[str]], typer.Option("--variant", "-v", metavar="VARIANT", help="Only this variant (repeatable).")] = None,
+                  profile: Annotated[Optional[str], typer.Option(metavar="PROFILE", help="quick, standard (default) or rigorous: calibrate with the profile the nightly uses.")] = None,
+                  target: Annotated[float, typer.Option(metavar="PCT", min=0.1, max=100.0, help="The change to size run length for (default: 3% in p90).")] = 3.0,
+                  min_runs: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="Override the recipe's minimum timed runs.")] = None,
+                  min_seconds: Annotated[Optional[float], typer.Option(metavar="SECONDS", min=0, help="Override the recipe's minimum timed seconds.")] = None,
+                  warmup: Annotated[Optional[int], typer.Option(metavar="N", min=0, help="Override the recipe's warmup runs.")] = None,
+                  inventory: InvOpt = None, store: StoreOpt = None,
+                  wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the board's lease (default) or stop with exit code 3.")] = True,
+                  as_json: Annotated[bool, typer.Option("--json", help="Print the calibration as JSON on stdout.")] = False) -> None:
+    from ..errors import EXIT_DEVICE_ERROR
+
+    with cli_errors():
+        from ..regress.calibrate import calibrate
+        from ._common import print_device_error, store_url_of
+        from .pipeline import _scenario_overrides
+        from .render import DeployProgress
+        from .render_regress import calibration_table
+
+        with DeployProgress(enabled=not as_json or sys.stderr.isatty()) as progress:
+            doc = calibrate(recipe, name, runs=runs, inventory=resolve_inventory(inventory), only=variant or None,
+                            store_url=store_url_of(store), scenario_overrides=_scenario_overrides(None, profile, False),
+                            timing_overrides={"min_runs": min_runs, "min_seconds": min_seconds, "warmup": warmup},
+                            notify=progress.notify, wait=wait, target_pct=target)
+        err = doc.pop("error")
+        if as_json:
+            print(json.dumps(doc, indent=2, default=str))
+        else:
+            con = out_console()
+            for c in doc["calibrations"]:
+                con.print(calibration_table(doc, c))
+        if err is not None:
+            print_device_error(err)
+            print(f"  kept: runs {', '.join(map(str, doc['run_ids'])) or 'none'}; no calibration stored "
+                  f"({len(doc['run_ids'])} of {runs} runs finished)", file=sys.stderr)
+            raise typer.Exit(EXIT_DEVICE_ERROR)
+
+
 def _person() -> str:
     import getpass
     import socket

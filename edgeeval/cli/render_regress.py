@@ -34,7 +34,7 @@ def print_compare(con, doc: dict) -> None:
     th = doc["thresholds"]
     con.print(f"[dim]{int(doc['confidence'] * 100)}% intervals; smallest change that matters: latency/throughput "
               f"±{th['perf'] * 100:g}%, energy ±{th['energy'] * 100:g}%, accuracy ±{th['accuracy_pt']:g} pt, cosine "
-              f"±{th['cosine']:g}" + ("" if doc["calibrated"] else "; board not calibrated (`edgeeval devices "
+              f"±{th['cosine']:g}" + ("" if doc["calibrated"] else "; board not calibrated for every variant (`edgeeval devices "
                                                                     "calibrate`): run-to-run noise not in the intervals")
               + "[/dim]")
     for row in doc["variants"]:
@@ -48,9 +48,36 @@ def print_compare(con, doc: dict) -> None:
             t.add_row(m["metric"], _val(m, "a"), _val(m, "b"), fmt_change(m),
                       f"[{STYLE.get(m['verdict'], '')}]{m['verdict']}[/]", note)
         con.print(t)
+        cal = row.get("calibration")
+        if cal:
+            cvs = ", ".join(f"{m} {v:.2%}" for m, v in (cal.get("cv_run") or {}).items() if v is not None)
+            con.print(f"  [dim]run-to-run noise from calibration {cal['id']} ({cal['match']}, {cal['runs']} runs, "
+                      f"{cal['created_at'][:19]}): {cvs}[/dim]", soft_wrap=True)
         if row["software_changes"]:
             con.print(f"  [yellow]software changed:[/yellow] {describe(row['software_changes'])}", soft_wrap=True)
         for f in row["flags"]:
             con.print(f"  [magenta]{f}[/magenta]", soft_wrap=True)
     if doc["only_in_one"]:
         con.print(f"[dim]not in both runs: {', '.join(doc['only_in_one'])}[/dim]")
+
+
+def calibration_table(doc: dict, cal: dict):
+    from rich.table import Table
+
+    t = Table(title=f"{doc['device']}: A/A calibration of {doc['recipe']}/{cal['variant']} over runs "
+                    f"{', '.join(map(str, doc['run_ids']))} (stored as calibration {cal['id']})", title_justify="left")
+    for col in ("metric", "run values", "spread (cv)", "within a run", "run-to-run", "detectable (95% power)",
+                "regression floor", "run length for the target"):
+        t.add_column(col, overflow="fold")
+    for m, v in cal["metrics"].items():
+        rl = v["run_length_for"]
+        if rl["factor"] is None:
+            length = f"{rl['repeats']} runs per side for {rl['target_pct']:g}% (one run: too noisy)"
+        elif rl["timed_s"] is not None:
+            length = f"×{rl['factor']:.2g} ({rl['timed_s']:.1f} s timed) for {rl['target_pct']:g}%"
+        else:
+            length = f"×{rl['factor']:.2g} for {rl['target_pct']:g}%"
+        vals = ", ".join(_f(x, "{:.4g}") for x in v["values"][:6]) + (" …" if len(v["values"]) > 6 else "")
+        t.add_row(m, vals, f"{v['cv_total']:.2%}", "—" if v["cv_within"] is None else f"{v['cv_within']:.2%}",
+                  f"{v['cv_run']:.2%}", f"{v['mde_pct']:.1f}%", f"{v['floor_pct']:.1f}%", length)
+    return t

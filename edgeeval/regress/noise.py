@@ -79,20 +79,20 @@ def floor_pct(threshold: float, cv_within: float | None, cv_run: float) -> float
 
 
 def run_length(target_pct: float, cv_within: float | None, cv_run: float, timed_s: float | None) -> dict:
-    """How much longer (×) a run must be for a two-run comparison to detect `target_pct` at 95% power;
-    within-run sampling shrinks as 1/sqrt(length), run-to-run noise does not."""
-    need = math.log1p(target_pct / 100.0) / (Z95 + Z_POWER95) / math.sqrt(2.0)   # allowed sd of one run's log
+    """How much longer (factor ×) a run must be for a two-run comparison to detect `target_pct` at 95%
+    power; within-run sampling shrinks as 1/sqrt(length), run-to-run noise does not. When run-to-run
+    noise alone is too large, `repeats` is how many runs per side (compared by their mean) it takes."""
+    need = math.log1p(target_pct / 100.0) / (Z95 + Z_POWER95) / math.sqrt(2.0)   # allowed sd of one side's log
     run = math.log1p(cv_run)
     within = math.log1p(cv_within or 0.0)
     if run >= need:
-        return {"factor": None, "timed_s": None,
-                "reason": f"the board's run-to-run noise alone ({cv_run:.2%} per run) exceeds what detecting "
-                          f"{target_pct:g}% allows ({math.expm1(need):.2%}): no run length reaches it; compare the "
-                          "median of several runs per side, or quiet the board"}
+        return {"factor": None, "timed_s": None, "repeats": math.ceil((run ** 2 + within ** 2) / need ** 2),
+                "reason": f"run-to-run noise {cv_run:.2%} per run exceeds the {math.expm1(need):.2%} that detecting "
+                          f"{target_pct:g}% allows: no run length reaches it with one run per side"}
     if within == 0:
-        return {"factor": 1.0, "timed_s": timed_s, "reason": None}
+        return {"factor": 1.0, "timed_s": timed_s, "repeats": 1, "reason": None}
     factor = max(1.0, within ** 2 / (need ** 2 - run ** 2))
-    return {"factor": factor, "timed_s": None if timed_s is None else timed_s * factor, "reason": None}
+    return {"factor": factor, "timed_s": None if timed_s is None else timed_s * factor, "repeats": 1, "reason": None}
 
 
 def calibration(runs: list[dict], variant: str, *, threshold: float = 0.03, target_pct: float = 3.0) -> dict:

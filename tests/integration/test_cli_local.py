@@ -134,3 +134,21 @@ def test_a_leased_board_stops_a_no_wait_deploy_and_holds_a_waiting_one(built_dig
         assert proc.returncode == 0, proc.stderr
         assert "waiting for the board: leased by" in proc.stderr
         assert len(st.list_runs()) == 1
+
+
+def test_devices_calibrate_local_stores_the_boards_noise(built_digits, store):
+    """An A/A calibration on `local`: three back-to-back runs stored, the spread per metric stored,
+    and `results compare` of two of them then carries that run-to-run noise."""
+    proc = cli("devices", "calibrate", "local", "--recipe", RECIPE, "--runs", "3", "-v", "fp32", "--store", store,
+               "--json", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    doc = as_json(proc)
+    assert len(doc["run_ids"]) == 3 and [c["variant"] for c in doc["calibrations"]] == ["fp32"]
+    p90 = doc["calibrations"][0]["metrics"]["p90_ms"]
+    assert len(p90["values"]) == 3 and p90["cv_total"] >= p90["cv_run"] >= 0 and p90["mde_pct"] > 0
+    proc = cli("results", "compare", doc["run_ids"][0], doc["run_ids"][2], "--store", store, "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    row = as_json(proc)["variants"][0]
+    assert row["calibration"]["match"] == "this job" and row["run_cv"]["p90_ms"] == p90["cv_run"]
+    proc = cli("devices", "calibrate", "local", "--recipe", RECIPE, "--runs", "2", "--store", store)
+    assert proc.returncode == 2 and "--runs" in proc.stderr
