@@ -49,9 +49,38 @@ def _run(plan_path: Path, inventory: Path | None, store: str | None, campaign: s
     from ..cireport.cases import farm_cases
     from ..cireport.markdown import farm_md
 
-    ci_cases = farm_cases(doc)
+    regressions = nightly_regressions(store_url_of(store), doc["jobs"])
+    ci_cases = farm_cases(doc, regressions)
     emit_ci(junit, markdown, f"edgeeval farm {res.campaign}", ci_cases, lambda: farm_md(doc, ci_cases))
-    raise typer.Exit(res.exit_code)
+    raise typer.Exit(1 if res.exit_code == 0 and any(r.get("regressed") for r in regressions.values())
+                     else res.exit_code)
+
+
+def nightly_regressions(store_url: str, jobs: list[dict]) -> dict:
+    """{run_id: {"regressed": [...], "details": [...]}} for the jobs that measured: a regression step in
+    the job's nightly series (apache-otava, README "Regressions") that begins at this run or the night
+    before. Said on stderr; a missing detector is a warning, not a pass."""
+    from ..errors import UserInputError
+    from ..regress.history import nightly_check
+    from ..store.store import Store
+
+    done = [j for j in jobs if j.get("run_id") and j["status"] in ("ok", "gate_failed")]
+    out: dict = {}
+    if not done:
+        return out
+    with Store(store_url) as st:
+        for j in done:
+            try:
+                got = nightly_check(st, j["run_id"]).get(j["variant"])
+            except UserInputError as e:
+                print(f"regression check skipped: {e}", file=sys.stderr)
+                return out
+            if got:
+                out[j["run_id"]] = got
+                for line in got["details"]:
+                    print(f"REGRESSED {j.get('recipe') or j.get('recipe_name')}/{j['variant']} on "
+                          f"{j.get('device') or j.get('device_name')}: {line}", file=sys.stderr)
+    return out
 
 
 QueueOpt = Annotated[Optional[str], typer.Option("--queue", metavar="URL", envvar="EDGEEVAL_QUEUE", help="postgresql://… : put the jobs on the procrastinate queue in that database instead of running them here; `edgeeval farm worker` on each controller runs them.")]
@@ -91,6 +120,8 @@ def _enqueue(plan: Path, inventory, store, campaign, queue: str, wait: bool, tim
         raise typer.Exit(1 if res.failed else 0)
     done = wait_for_campaign(store_url, res.campaign, timeout_s=timeout)
     code = exit_code_of(j["status"] for j in done["jobs"])
+    if code == 0 and nightly_regressions(store_url, done["jobs"]):
+        code = 1
     with closed_stdout_ok():
         if as_json:
             print(json.dumps({"campaign": res.campaign, "exit_code": code, "jobs": done["jobs"]}, indent=2,

@@ -81,3 +81,55 @@ def calibration_table(doc: dict, cal: dict):
         t.add_row(m, vals, f"{v['cv_total']:.2%}", "—" if v["cv_within"] is None else f"{v['cv_within']:.2%}",
                   f"{v['cv_run']:.2%}", f"{v['mde_pct']:.1f}%", f"{v['floor_pct']:.1f}%", length)
     return t
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    return "".join(BARS[0 if span == 0 else min(7, int((v - lo) / span * 8))] for v in values)
+
+
+def print_history(con, doc: dict, last: int = 15) -> None:
+    from rich.table import Table
+
+    from ..regress.identity import describe
+
+    d = doc["detector"]
+    con.print(f"[bold]{doc['recipe']}[/bold] on [bold]{doc['device']}[/bold]: {doc['metric']} ({doc['unit']}, "
+              f"{'higher' if doc['bad'] == 'up' else 'lower'} is worse) — change points by {d['method']}, window "
+              f"{d['window']}, p < {d['max_pvalue']:g}, at least {d['min_magnitude']:.1%}")
+    for v in doc["variants"]:
+        used = [p for p in v["points"] if p["excluded"] is None]
+        cp_idx = {c["index"] for c in v["change_points"]}
+        marks = "".join("^" if i in cp_idx else " " for i in range(len(used)))
+        status = ("[bold red]REGRESSION[/bold red] " + f"{v['alarm']['change_pct']:+.1f}% at run {v['alarm']['run_id']}"
+                  if v["alarm"] else f"{len(v['change_points'])} change point(s)")
+        con.print(f"\n[bold]{v['variant']}[/bold]: {v['used']} of {len(v['points'])} runs used — {status}")
+        if used:
+            con.print(f"  {sparkline([p['value'] for p in used])}  {used[0]['value']:.4g} … {used[-1]['value']:.4g}")
+            if cp_idx:
+                con.print(f"  [red]{marks}[/red]")
+        if v.get("note"):
+            con.print(f"  [dim]{v['note']}[/dim]")
+        for c in v["change_points"]:
+            style = "red" if c["direction"] == "regression" else "green"
+            sw = f"; software changed: {describe(c['software_changes'])}" if c["software_changes"] else ""
+            con.print(f"  [{style}]{c['direction']}[/{style}] at run {c['run_id']} ({c['created_at'][:19]}): "
+                      f"{c['before']:.4g} → {c['after']:.4g} ({c['change_pct']:+.1f}%), p = {c['p_value']:.2g}{sw}",
+                      soft_wrap=True)
+        t = Table(title=f"last {min(last, len(v['points']))} runs", title_justify="left")
+        for col in ("run", "created (UTC)", doc["metric"], "95% CI", "note"):
+            t.add_column(col, overflow="fold")
+        for p in v["points"][-last:]:
+            note = p["excluded"] and f"[magenta]excluded: {p['excluded']}[/magenta]" or ""
+            if p["software_changes"]:
+                note = (note + " " if note else "") + f"[yellow]{describe(p['software_changes'])}[/yellow]"
+            ci = p["ci"]
+            t.add_row(str(p["run_id"]), p["created_at"][:19], _f(p["value"], "{:.4g}"),
+                      "—" if not ci else f"[{ci[0]:.4g}, {ci[1]:.4g}]", note)
+        con.print(t)

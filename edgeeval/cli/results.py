@@ -1,4 +1,4 @@
-"""`edgeeval results list | show ID`."""
+"""`edgeeval results list | show ID | compare A B | history`."""
 
 from __future__ import annotations
 
@@ -113,15 +113,46 @@ def compare_cmd(
             doc = cmp.compare_runs(st, a, b, variants=variant or None, thresholds=th, allow_mixed=allow_mixed)
         finally:
             st.close()
-        with closed_stdout_ok():
-            if as_json:
-                print(json.dumps(doc, indent=2, default=str))
-            else:
-                from .render_regress import print_compare
+        from .render_regress import print_compare
 
-                print_compare(out_console(), doc)
+        _show(doc, as_json, print_compare)
         from ..cireport.cases import compare_cases
         from ..cireport.markdown import compare_md
 
         emit_ci(junit, markdown, f"edgeeval compare {a} {b}", compare_cases(doc), lambda: compare_md(doc))
         raise typer.Exit(cmp.exit_code(doc))
+
+
+def _show(doc: dict, as_json: bool, render) -> None:
+    """The document as JSON on stdout, or drawn by render(console, doc)."""
+    with closed_stdout_ok():
+        if as_json:
+            print(json.dumps(doc, indent=2, default=str))
+        else:
+            render(out_console(), doc)
+
+
+@app.command("history", help="A metric's series over the stored runs of one recipe on one board, per variant, with its "
+                             "change points (apache-otava) tied to runs and software changes; noisy, throttled and "
+                             "other-hardware runs are listed, not used. Exit 1 when the newest runs begin a regression.")
+def history_cmd(
+    recipe: Annotated[str, typer.Option(metavar="NAME", help="The recipe (its name, as `results list` shows).")],
+    device: Annotated[str, typer.Option("--device", "-d", metavar="NAME", help="The board.")],
+    variant: Annotated[Optional[str], typer.Option("--variant", "-v", metavar="VARIANT", help="Only this variant.")] = None,
+    metric: Annotated[str, typer.Option(metavar="METRIC", help="p50_ms, p90_ms (default), p99_ms, throughput, energy_mj or top1.")] = "p90_ms",
+    limit: Annotated[int, typer.Option(metavar="N", min=1, help="The newest N runs.")] = 365,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the series and change points as JSON on stdout.")] = False,
+) -> None:
+    with cli_errors():
+        from ..regress.history import history
+
+        st = _store(store)
+        try:
+            doc = history(st, recipe, device, variant=variant, metric=metric, limit=limit)
+        finally:
+            st.close()
+        from .render_regress import print_history
+
+        _show(doc, as_json, print_history)
+        raise typer.Exit(1 if any(v["alarm"] for v in doc["variants"]) else 0)

@@ -45,8 +45,12 @@ def differences(a: dict, b: dict) -> list[dict]:
 
 
 def short(v) -> str:
+    """sha256 digests to 12 characters, git commits (with a -dirty mark) to 10."""
     s = "—" if v is None else str(v)
-    return s[:12] if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else s
+    head, dirty = (s[:-6], "-dirty") if s.endswith("-dirty") else (s, "")
+    if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head):
+        return head[:12 if len(head) == 64 else 10] + dirty
+    return s
 
 
 def describe(diffs: list[dict]) -> str:

@@ -52,3 +52,41 @@ def test_mistakes_exit_2(env, args, expect):
     run, _ = env
     res = run("results", "compare", *args)
     assert res.exit_code == 2 and expect in res.output, res.output
+
+
+def test_results_history_and_the_farm_nightly_hook(tmp_path, monkeypatch, capsys):
+    """22 nights with an 8% step at night 20: `results history` draws it and exits 1; the farm's
+    nightly hook fails the job that measured it in JUnit, and says a missing detector, never a pass."""
+    import json
+
+    import numpy as np
+
+    from edgeeval.cireport.cases import farm_cases
+    from edgeeval.cli.farm import nightly_regressions
+    from edgeeval.store.store import Store
+
+    db = tmp_path / "results.db"
+    monkeypatch.setenv("EDGEEVAL_STORE", str(db))
+    rng = np.random.default_rng(5)
+    with Store(f"sqlite:///{db}") as st:
+        ids = [put_run(st, "r", "rpi5", n=400, seed=i, scale=float(np.exp(rng.normal(0, 0.008))) * (1.08 if i >= 20 else 1))
+               for i in range(22)]
+    runner = CliRunner()
+    res = runner.invoke(app, ["results", "history", "--recipe", "r", "--device", "rpi5", "--metric", "p50_ms"])
+    assert res.exit_code == 1, res.output
+    assert f"run {ids[20]}" in res.output and "regression" in res.output
+    res = runner.invoke(app, ["results", "history", "--recipe", "r", "--device", "rpi5", "--json"])
+    doc = json.loads(res.output)
+    assert len(doc["variants"][0]["points"]) == 22 and doc["metric"] == "p90_ms"
+    res = runner.invoke(app, ["results", "history", "--recipe", "r", "--device", "rpi5", "--metric", "p95"])
+    assert res.exit_code == 2 and "use one of" in res.output
+
+    jobs = [{"run_id": ids[-1], "status": "ok", "recipe": "r", "variant": "int8", "device": "rpi5", "headline": {}}]
+    reg = nightly_regressions(f"sqlite:///{db}", jobs)
+    assert reg[ids[-1]]["regressed"][0].startswith("p50_ms +")
+    assert "REGRESSED r/int8 on rpi5" in capsys.readouterr().err
+    (case,) = farm_cases({"jobs": jobs}, reg)
+    assert case.outcome == "failure" and case.message.startswith("regressed: p50_ms +")
+    monkeypatch.setitem(__import__("sys").modules, "otava.analysis", None)   # the detector not installed
+    assert nightly_regressions(f"sqlite:///{db}", jobs) == {}
+    assert "regression check skipped: change-point detection needs apache-otava" in capsys.readouterr().err
