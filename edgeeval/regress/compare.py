@@ -95,7 +95,8 @@ def _spc(side: Side) -> int:
     return int((sc.get("throughput") or {}).get("samples_per_call") or 1)
 
 
-def _perf_metrics(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: float, seed: int) -> list[dict]:
+def _perf_metrics(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: float, seed: int,
+                  df: dict) -> list[dict]:
     la, lb = _latencies(a), _latencies(b)
     out = []
     noise_note = "" if run_cv else "; the board is not calibrated: run-to-run noise not included"
@@ -111,9 +112,10 @@ def _perf_metrics(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: fl
             continue
         r = percentile_ratio(la, lb, p, confidence=confidence, seed=seed + i)
         cv = run_cv.get(name)
-        ci = widen_ratio(r["ratio"], r["ci"], cv, confidence)
+        ci = widen_ratio(r["ratio"], r["ci"], cv, confidence, df.get(name))
         out.append(_metric(name, "ms", "ratio", r["a"] / 1e6, r["b"] / 1e6, r["ratio"], ci, rule,
-                           method + (f" + run-to-run cv {cv:.2%} from calibration" if cv else noise_note),
+                           method + (f" + run-to-run cv {cv:.2%} from calibration ({df.get(name, '?')} df, Student t)"
+                                     if cv else noise_note),
                            extra={"n_eff": [round(x) for x in r["n_eff"]]}))
     rule = Rule("down", th.perf)
     name_a = (a.summary.get("scenario") or {}).get("name")
@@ -124,7 +126,7 @@ def _perf_metrics(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: fl
         tb = (b.summary.get("scenario") or {}).get("headline") or {}
         r = summary_ratio(ta.get("value"), ta.get("ci"), tb.get("value"), tb.get("ci"), confidence=confidence)
         out.append(_metric("throughput", "samples/s", "ratio", r["a"], r["b"], r["ratio"],
-                           widen_ratio(r["ratio"], r["ci"], run_cv.get("throughput"), confidence), rule,
+                           widen_ratio(r["ratio"], r["ci"], run_cv.get("throughput"), confidence, df.get("throughput")), rule,
                            "best batch of the offline sweep, log-normal from each side's batch-means interval",
                            reason=None if r["ci"] else "a side has no throughput interval"))
     elif la is None or lb is None or la.size < 4 or lb.size < 4:
@@ -132,7 +134,7 @@ def _perf_metrics(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: fl
     else:
         r = throughput_ratio(la, lb, _spc(a), _spc(b), confidence=confidence, seed=seed + 7)
         out.append(_metric("throughput", "samples/s", "ratio", r["a"], r["b"], r["ratio"],
-                           widen_ratio(r["ratio"], r["ci"], run_cv.get("throughput"), confidence), rule,
+                           widen_ratio(r["ratio"], r["ci"], run_cv.get("throughput"), confidence, df.get("throughput")), rule,
                            "batch means of the per-call times (20 contiguous blocks, Student t)"))
     return out
 
@@ -197,7 +199,7 @@ def _fidelity_metric(a: Side, b: Side, th: Thresholds, same_data: bool, confiden
     return _metric("cosine_mean", "", "diff", float(ca.mean()), float(cb.mean()), r["diff"], ci, rule, method)
 
 
-def _energy_metric(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: float) -> dict:
+def _energy_metric(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: float, df: dict) -> dict:
     rule = Rule("up", th.energy)
     ea = (a.summary.get("power") or {}).get("e_total_mj") or {}
     eb = (b.summary.get("power") or {}).get("e_total_mj") or {}
@@ -208,7 +210,7 @@ def _energy_metric(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: f
                                                                 else "one side"))
     r = summary_ratio(ea["mean"], ea.get("ci"), eb["mean"], eb.get("ci"), confidence=confidence)
     return _metric("energy_mj", "mJ", "ratio", r["a"], r["b"], r["ratio"],
-                   widen_ratio(r["ratio"], r["ci"], run_cv.get("energy_mj"), confidence), rule, method,
+                   widen_ratio(r["ratio"], r["ci"], run_cv.get("energy_mj"), confidence, df.get("energy_mj")), rule, method,
                    reason=None if r["ci"] else "a side has one power window only (no interval)")
 
 
@@ -218,15 +220,16 @@ def worst(verdicts) -> str:
 
 
 def compare_variant(a: Side, b: Side, *, thresholds: Thresholds | None = None, run_cv: dict | None = None,
-                    confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+                    confidence: float = CONFIDENCE, seed: int = 0, run_df: dict | None = None) -> dict:
+    """`run_cv` {metric: run-to-run cv} widens the intervals; `run_df` {metric: its degrees of freedom}."""
     th = thresholds or Thresholds()
-    run_cv = run_cv or {}
+    run_cv, run_df = run_cv or {}, run_df or {}
     sa, sb = identity.software_key(a.run, a.variant), identity.software_key(b.run, b.variant)
     same_data = sa["dataset_sha256"] == sb["dataset_sha256"] and sa["dataset_sha256"] is not None
-    metrics = _perf_metrics(a, b, th, run_cv, confidence, seed)
+    metrics = _perf_metrics(a, b, th, run_cv, confidence, seed, run_df)
     metrics.append(_accuracy_metric(a, b, th, same_data, confidence))
     metrics.append(_fidelity_metric(a, b, th, same_data, confidence))
-    metrics.append(_energy_metric(a, b, th, run_cv, confidence))
+    metrics.append(_energy_metric(a, b, th, run_cv, confidence, run_df))
     flags = [f"A: {f}" for f in a.flags()] + [f"B: {f}" for f in b.flags()]
     if flags:  # a disturbed window says nothing about the model: never a regression, reported as such
         for m in metrics:
@@ -282,15 +285,15 @@ def compare_runs(store, run_a: int, run_b: int, *, variants: list[str] | None = 
                              f"({', '.join(by_a) or 'none'} vs {', '.join(by_b) or 'none'})")
     rows = []
     for i, n in enumerate(names):
-        cv, cal = run_cv, None
+        cv, cal, df = run_cv, None, None
         if cv is None and calibration == "auto":
             from . import noise
 
             cal = noise.latest(store.engine, rb["device_name"], recipe=rb.get("recipe_name"), variant=n,
                                hardware_digest=identity.key_digest(hb))
-            cv = noise.run_cv(cal)
+            cv, df = noise.run_cv(cal), noise.run_df(cal)
         row = compare_variant(Side(ra, by_a[n], store), Side(rb, by_b[n], store), thresholds=thresholds,
-                              run_cv=cv, confidence=confidence, seed=i * 101)
+                              run_cv=cv, run_df=df, confidence=confidence, seed=i * 101)
         row["calibration"] = None if cal is None else {
             "id": cal["id"], "created_at": cal["created_at"], "match": cal["match"], "runs": cal["runs"],
             "cv_run": {m: v.get("cv_run") for m, v in cal["metrics"].items()},

@@ -65,16 +65,25 @@ def spread(values: list[float], within: list[float | None]) -> dict:
             "cv_within": None if sd_within is None else math.expm1(sd_within), "cv_run": math.expm1(sd_run)}
 
 
-def mde_pct(cv_within: float | None, cv_run: float) -> float:
+def q95(df: int | None) -> float:
+    """The two-sided 95% quantile of a spread estimated with `df` degrees of freedom (normal without)."""
+    if not df:
+        return Z95
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
+
+
+def mde_pct(cv_within: float | None, cv_run: float, df: int | None = None) -> float:
     """Smallest true change (in %) a comparison of two single runs finds at 95% power, 5% two-sided."""
     sd = math.sqrt(2.0) * math.hypot(math.log1p(cv_within or 0.0), math.log1p(cv_run))
-    return 100.0 * math.expm1((Z95 + Z_POWER95) * sd)
+    return 100.0 * math.expm1((q95(df) + Z_POWER95) * sd)
 
 
-def floor_pct(threshold: float, cv_within: float | None, cv_run: float) -> float:
+def floor_pct(threshold: float, cv_within: float | None, cv_run: float, df: int | None = None) -> float:
     """The change (in %) below which a comparison can only say inconclusive on this board: the interval's
     lower end reaches past the threshold only when the change exceeds the threshold by its half-width."""
-    half = Z95 * math.sqrt(2.0) * math.hypot(math.log1p(cv_within or 0.0), math.log1p(cv_run))
+    half = q95(df) * math.sqrt(2.0) * math.hypot(math.log1p(cv_within or 0.0), math.log1p(cv_run))
     return 100.0 * math.expm1(math.log1p(threshold) + half)
 
 
@@ -108,8 +117,8 @@ def calibration(runs: list[dict], variant: str, *, threshold: float = 0.03, targ
         if len(got) < MIN_RUNS or len(got) < len(per):
             continue
         sp = spread([g[0] for g in got], [g[1] for g in got])
-        sp["mde_pct"] = mde_pct(sp["cv_within"], sp["cv_run"])
-        sp["floor_pct"] = floor_pct(threshold, sp["cv_within"], sp["cv_run"])
+        sp["mde_pct"] = mde_pct(sp["cv_within"], sp["cv_run"], len(got) - 1)
+        sp["floor_pct"] = floor_pct(threshold, sp["cv_within"], sp["cv_run"], len(got) - 1)
         ok_wall = [w for w in wall if isinstance(w, (int, float))]
         sp["run_length_for"] = {"target_pct": target_pct, **run_length(
             target_pct, sp["cv_within"], sp["cv_run"], float(np.median(ok_wall)) if ok_wall else None)}
@@ -140,6 +149,13 @@ def latest(engine, device: str, *, recipe: str | None = None, variant: str | Non
         if r["recipe_name"] == recipe and r["variant"] == variant:
             return {**r, "match": "this job"}
     return {**rows[0], "match": f"another job ({rows[0]['recipe_name']}/{rows[0]['variant']})"} if rows else None
+
+
+def run_df(cal: dict | None) -> dict:
+    """{metric: degrees of freedom of its cv_run} (calibration runs - 1) for stats.widen_ratio."""
+    if not cal:
+        return {}
+    return {m: len(v["values"]) - 1 for m, v in (cal.get("metrics") or {}).items() if len(v.get("values") or []) > 1}
 
 
 def run_cv(cal: dict | None) -> dict:

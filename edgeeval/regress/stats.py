@@ -121,16 +121,21 @@ def summary_ratio(a: float, a_ci, b: float, b_ci, *, confidence: float = CONFIDE
     return {"a": a, "b": b, "ratio": ratio, "ci": [ratio * math.exp(-half), ratio * math.exp(half)]}
 
 
-def widen_ratio(ratio: float, ci: list[float], run_cv: float | None, confidence: float = CONFIDENCE) -> list[float]:
+def widen_ratio(ratio: float, ci: list[float], run_cv: float | None, confidence: float = CONFIDENCE,
+                df: int | None = None) -> list[float]:
     """`ci` of a ratio with the board's run-to-run spread (relative sd of one run) added in log space:
-    a ratio of two runs carries that spread twice."""
+    a ratio of two runs carries that spread twice. With `df` (calibration runs - 1) the spread is an
+    estimate from that many degrees of freedom, and Student's t quantile replaces the normal one: a
+    5-run calibration's sd is itself uncertain, and the normal quantile would cover ~88%, not 95%."""
     if not run_cv or ratio is None or ci is None:
         return ci
     from scipy import stats
 
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    q = 0.5 + confidence / 2
+    z = float(stats.norm.ppf(q))
+    zr = float(stats.t.ppf(q, df)) if df else z
     lo, hi = math.log(ci[0] / ratio), math.log(ci[1] / ratio)
-    extra = (z * math.sqrt(2) * math.log1p(run_cv)) ** 2
+    extra = (zr * math.sqrt(2) * math.log1p(run_cv)) ** 2
     return [ratio * math.exp(-math.sqrt(lo * lo + extra)), ratio * math.exp(math.sqrt(hi * hi + extra))]
 
 

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,7 @@ def test_run_to_run_noise_widens_a_ratio_in_log_space():
     ci = stats.widen_ratio(1.04, [1.03, 1.05], 0.02)
     assert ci[0] < 1.0 < 1.05 < ci[1]          # 2% per-run noise swamps a 4% change seen in one pair of runs
     assert stats.widen_ratio(1.04, [1.03, 1.05], None) == [1.03, 1.05]
+    # a 5-run calibration's cv is an estimate with 4 degrees of freedom: Student's t widens further
+    t4 = stats.widen_ratio(1.04, [1.03, 1.05], 0.02, df=4)
+    assert t4[0] < ci[0] and t4[1] > ci[1]
+    assert math.log(t4[1] / 1.04) == pytest.approx(math.hypot(math.log(1.05 / 1.04), 2.776 * math.sqrt(2) * math.log1p(0.02)), rel=1e-3)
