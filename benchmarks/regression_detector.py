@@ -149,14 +149,14 @@ def false_alarms(nights: Nights, series: int) -> dict:
             "by_metric": {m: round(c / n, 5) for m, c in by_metric.items()}}
 
 
-def coverage(runs: list[np.ndarray], trials: int, rng: np.random.Generator) -> dict:
+def coverage(runs: list[np.ndarray], trials: int, rng: np.random.Generator, k: int = CALIBRATION_RUNS) -> dict:
     """Share of `results compare` 95% intervals of run B / run A (two different runs, B slowed by a
     known r) that contain r: as compare computes them from the raw latencies alone ("uncalibrated"),
-    and widened by the run-to-run cv of an A/A calibration on CALIBRATION_RUNS other runs."""
+    and widened by the run-to-run cv of an A/A calibration on `k` other runs."""
     hits = {(p, c): 0 for p in ("p50_ms", "p90_ms") for c in ("calibrated", "uncalibrated")}
     for i in range(trials):
-        pick = rng.choice(len(runs), size=CALIBRATION_RUNS + 2, replace=False)
-        cal, (ia, ib) = pick[:CALIBRATION_RUNS], pick[CALIBRATION_RUNS:]
+        pick = rng.choice(len(runs), size=k + 2, replace=False)
+        cal, (ia, ib) = pick[:k], pick[k:]
         r = (1.0, 1.05)[i % 2]
         for j, (m, p) in enumerate((("p50_ms", 0.5), ("p90_ms", 0.9))):
             vals, within = [], []
@@ -167,7 +167,7 @@ def coverage(runs: list[np.ndarray], trials: int, rng: np.random.Generator) -> d
             cv_run = spread(vals, within)["cv_run"]
             got = percentile_ratio(runs[ia], runs[ib] * r, p, seed=i * 10 + j)
             hits[(m, "uncalibrated")] += got["ci"][0] <= r <= got["ci"][1]
-            wide = widen_ratio(got["ratio"], got["ci"], cv_run, df=CALIBRATION_RUNS - 1)
+            wide = widen_ratio(got["ratio"], got["ci"], cv_run, df=k - 1)
             hits[(m, "calibrated")] += wide[0] <= r <= wide[1]
     return {f"{m}_{c}": {"covered": k, "trials": trials, "rate": round(k / trials, 4), "ci95": wilson(k, trials)}
             for (m, c), k in hits.items()}
@@ -186,6 +186,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=1.0, help="timed length of each recorded run")
     ap.add_argument("--series", type=int, default=300, help="series per step size and for the A/A rate")
     ap.add_argument("--trials", type=int, default=400, help="A/B comparisons for the interval coverage")
+    ap.add_argument("--calibration-runs", type=int, default=CALIBRATION_RUNS, help="runs of the A/A calibration in the coverage trials (devices calibrate --runs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", type=Path, metavar="NPZ", help="keep the recorded runs in this file")
     ap.add_argument("--load", type=Path, metavar="NPZ", help="use runs recorded earlier (--save) instead of recording")
@@ -222,7 +223,7 @@ def record_pool(args, rng) -> tuple[list, list]:
 
 
 def _simulate(args, rng, runs: list, noisy: list, t0: float) -> None:
-    if len(runs) < CALIBRATION_RUNS + 2:
+    if len(runs) < args.calibration_runs + 2:
         raise SystemExit(f"{len(noisy)} of {args.runs} runs were flagged noisy: too few quiet runs to simulate nights")
     per_run = [figures(t) for t in runs]
     nights = Nights(runs, rng)
@@ -246,7 +247,7 @@ def _simulate(args, rng, runs: list, noisy: list, t0: float) -> None:
             f"{d['step_pct']:g}% step {d['rate']:.1%} [{d['ci95'][0]:.1%}, {d['ci95'][1]:.1%}] "
             f"(night 1: {d['first_night']}/{d['series']})" for d in det)
             + f"; false alarms {fa['alarms']}/{fa['nights']} series-nights", file=sys.stderr, flush=True)
-    cov = coverage(runs, args.trials, rng)
+    cov = coverage(runs, args.trials, rng, args.calibration_runs)
     for k, c in cov.items():
         print(f"A/B 95% interval coverage {k}: {c['rate']:.1%} [{c['ci95'][0]:.1%}, {c['ci95'][1]:.1%}]",
               file=sys.stderr)

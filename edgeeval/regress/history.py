@@ -11,9 +11,10 @@ The nightly alarm (`alarm`): a regression change point that is confirmed — `CO
 began, every one of them beyond the whole range of the nights before it — and still recent: a step is
 reported on its second night and again on its third. One slow night is never a regression, and nor
 are two slow nights that the quiet past already matched: on the noisy reference machine the p90 of
-separate runs is bimodal, and otava's t-test alone alarmed on ~1.3% of quiet nights; the range rule
-bounds that at 1/C(32, 2) = 0.2% per metric whatever the distribution
-(benchmarks/regression_detector.py). An unconfirmed change point is shown, marked, and alarms nothing.
+separate runs is bimodal, and otava's t-test alone alarmed on ~1.3% of quiet nights. With the most
+extreme earlier night left out (one outlier must not mask a month of steps), two quiet nights land
+beyond the rest with probability 3/C(32, 2) = 0.6% whatever the distribution, and the alarm needs
+otava's test as well (benchmarks/regression_detector.py). An unconfirmed change point is shown, marked, and alarms nothing.
 """
 
 from __future__ import annotations
@@ -155,9 +156,9 @@ def change_points(values: list[float], metric: str, *, window_len: int = WINDOW,
         i = idx[k]
         before = vals[max(idx[k - 1] if k else 0, i - window_len): i]
         after = vals[i: idx[k + 1] if k + 1 < len(idx) else len(vals)]
-        # every point since the step lies beyond the whole range of the points before it (on the
-        # step's side): under no change, m+j exchangeable nights put the newest j beyond all m
-        # others with probability 1/C(m+j, j) whatever their distribution — 0.2% for 30 and 2
+        # every point since the step lies beyond the range of the points before it (on the step's
+        # side, the most extreme one left out): under no change, m+j exchangeable nights put the
+        # newest j there with probability C(j+1, j)/C(m+j, j) whatever their distribution
         ref = sorted(before)[: len(before) - RANGE_TRIM] if up else sorted(before)[RANGE_TRIM:]
         beyond = bool(ref) and (min(after) > max(ref) if up else max(after) < min(ref))
         out.append({"index": i, "before": float(c.stats.mean_1), "after": float(c.stats.mean_2),
