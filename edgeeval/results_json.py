@@ -71,11 +71,14 @@ def run_json(run: dict) -> dict:
         # what the summary is recomputed from (event scalars, gates, baseline accuracy, scoring) and the blobs
         variants[-1]["inputs"] = v.get("inputs")
         variants[-1]["raw_kinds"] = v.get("raw_kinds")
+        variants[-1]["ops"] = vx.get("ops")
+    if settings.get("declared_facts") is None:
+        reasons["declared_facts"] = "not stored with this run (recorded by an older edgeeval)"
     baseline = extra.get("baseline")
     if baseline is None:
         top1 = next((v["accuracy"].get("baseline_top1") for v in variants if v.get("accuracy")), None)
         baseline = {"top1": top1}
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run.get("id"),
         "uuid": run.get("uuid"),
@@ -94,7 +97,8 @@ def run_json(run: dict) -> dict:
                        "controller_pid": run.get("controller_pid"), "heartbeat_at": run.get("heartbeat_at"),
                        "build_manifest_keys": manifest.get("keys"),
                        "tool_versions": manifest.get("tool_versions")},
-        "settings": {k: settings.get(k) for k in ("timing", "scenario", "runtime", "batch_size", "power_sensor")},
+        "settings": {k: settings.get(k) for k in ("timing", "scenario", "runtime", "batch_size", "power_sensor", "farm")},
+        "declared_facts": settings.get("declared_facts"),
         "scoring": extra.get("scoring"),
         "baseline": baseline,
         "push": extra.get("push"),
@@ -102,3 +106,13 @@ def run_json(run: dict) -> dict:
         "variants": variants,
         "reasons": reasons,
     }
+    from .evaluate.ops import utilisation
+    from .report.rows import throughput_of
+    from .report.stage import adaptation
+
+    for v in variants:
+        v["adaptation"] = adaptation(v, doc)
+        v["utilisation"] = utilisation(v.get("ops"), throughput_of(v), v.get("precision"), doc["declared_facts"])
+        if v["ops"] is None:
+            v["reasons"].setdefault("ops", "no operation count stored (an older edgeeval)")
+    return doc

@@ -10,6 +10,7 @@ from . import farm as farm_cli
 from . import lab as lab_cli
 from . import results as results_cli
 from .pipeline import baseline_cmd, build_cmd, deploy_cmd, init_cmd
+from .report import report_cmd
 
 _ENV = """\b
 Environment:
@@ -36,6 +37,8 @@ app.command("init", help="Draft a commented recipe from an ONNX model (and its e
 app.command("build", help="Build a recipe's variants into the content-addressed artifact cache.")(build_cmd)
 app.command("deploy", help="Build, push and run a recipe on a device; evaluate, gate and store the results.")(deploy_cmd)
 app.command("baseline", help="Run the FP32 model on this machine (the server baseline) and cache its outputs.")(baseline_cmd)
+app.command("report", help="A report from the store alone: a summary per model and board with intervals, "
+                           "the adaptation stage reached, provenance; Markdown or CSV.")(report_cmd)
 app.add_typer(devices_cli.app, name="devices", help="The device inventory: list, check, trust, clean; quarantine, restore, release.")
 app.add_typer(results_cli.app, name="results", help="Stored results: list, show.")
 app.add_typer(lab_cli.app, name="lab", help="A virtual lab of real sshd boards on this machine: up, status, down.")

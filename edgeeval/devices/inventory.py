@@ -10,7 +10,7 @@ A YAML file (or a directory of *.yaml files) with a top-level `devices:` list:
         timeouts: {connect: 10, command: 120}
         runtime: {providers: [CPUExecutionProvider], intra_op_num_threads: 4}
         tags: [arm64, pi]
-        facts: {price_usd: 80, tdp_w: 12}
+        facts: {price_usd: 80, tdp_w: 12, peak_gops: {fp32: 40, int8: 160}}   # peak: datasheet, 10^9 op/s
 
 The built-in `local` device (this machine, subprocess) is always present unless redefined.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -72,6 +73,9 @@ class Facts(BaseModel):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     price_usd: float | None = Field(None, ge=0)
     tdp_w: float | None = Field(None, gt=0)
+    # the board's declared peak in 10^9 operations per second (a multiply-add is 2) per precision,
+    # from its datasheet, for the report's compute utilisation: {fp32: 40, fp16: 80, int8: 160}
+    peak_gops: dict[Literal["fp32", "fp16", "int8"], Annotated[float, Field(gt=0)]] | None = None
     notes: str | None = None
 
 

@@ -171,7 +171,14 @@ def open_run(store: Store, p: Plan, built: BuildResult, *, command: str = "deplo
         dataset_sha256=built.eval_set.sha256,
         settings={"timing": p.timing, "scenario": p.scenario, "runtime": p.runtime,
                   "batch_size": p.recipe.run.batch_size, "git_sha_reason": prov["git_sha_reason"],
-                  "build_manifest": built.manifest, **(settings or {})})
+                  "build_manifest": built.manifest, "declared_facts": declared_facts(p.device), **(settings or {})})
+
+
+def declared_facts(device) -> dict:
+    """What the inventory declares about the board (price_usd, tdp_w, peak_gops, notes…), kept with
+    the run so a report can rank boards from the store alone."""
+    f = getattr(device, "facts", None)
+    return f.model_dump(exclude_none=True) if f is not None else {}
 
 
 # ---- stage 5: the board as probed (power sensor chosen, missing pieces refused, build retargeted)
@@ -365,8 +372,34 @@ def store_variant(store: Store, run_id: int, p: Plan, ref: Reference, target: Ta
         model_size_bytes=v.size_bytes, started_at=run.started_at, finished_at=now_utc(),
         runtime=run.result.get("runtime"),
         extra={"agent_sha256": agent_sha256(), "dataset_sha256": target.built.eval_set.sha256,
-               "job_id": run.job.job_id, "calibration": calibration_info(p.recipe, target.built, v)})
+               "job_id": run.job.job_id, "calibration": calibration_info(p.recipe, target.built, v),
+               "ops": ops_info(target.built, v)})
     return VariantOutcome(v.name, v.precision, v.sha256, ev.summary, vid, run.result.get("runtime"))
+
+
+_OPS_CACHE: dict[str, dict] = {}
+
+
+def ops_info(built, variant) -> dict:
+    """Operations per inference of the variant's network (evaluate/ops.py), counted once per graph;
+    a TFLite variant is counted on the fp32 ONNX graph of the same network (quantization and
+    conversion leave the arithmetic as it was)."""
+    from ..boardjob import is_tflite
+    from ..evaluate.ops import count_ops, sample_shapes_of
+
+    src, basis = variant, "this variant's ONNX graph"
+    if is_tflite(variant):
+        src = next((x for x in built.variants if not is_tflite(x) and x.precision == "fp32"), None)
+        basis = "the fp32 ONNX graph of the same network"
+        if src is None:
+            return {"ops": None, "reason": "a TFLite variant without an fp32 ONNX variant to count operations on"}
+    if src.sha256 not in _OPS_CACHE:
+        try:
+            shapes = sample_shapes_of(built.eval_set.path, [i["name"] for i in src.inputs])
+            _OPS_CACHE[src.sha256] = count_ops(src.path, shapes)
+        except Exception as e:  # never lose a measurement to the counter: null with the reason
+            _OPS_CACHE[src.sha256] = {"ops": None, "reason": f"operation count failed: {type(e).__name__}: {str(e)[:200]}"}
+    return {**_OPS_CACHE[src.sha256], "counted_on": basis}
 
 
 def calibration_info(recipe, built, variant) -> dict | None:

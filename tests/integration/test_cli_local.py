@@ -46,6 +46,16 @@ def test_deploy_local_default_device(built_digits, store, tmp_path):
     assert len(doc["variants"]) == 4 and doc["a"]["run_id"] < doc["b"]["run_id"]
     p50 = next(m for m in doc["variants"][0]["metrics"] if m["metric"] == "p50_ms")
     assert p50["ci"][0] <= p50["change"] <= p50["ci"][1]
+    # the store alone makes the report: a CSV row per variant result, the stage each reached
+    import csv
+
+    proc = cli("report", "--store", store, "--recipe", "digits-cnn", "-o", tmp_path / "report.csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert len(rows) == 8 and {r["variant"] for r in rows} == {"fp32", "fp16", "int8-dynamic", "int8-static"}
+    assert all(r["stage"] in ("2", "3") and float(r["p50_ms"]) > 0 and r["perf_per_w"] == "" for r in rows)
+    shown = as_json(cli("results", "show", doc["b"]["run_id"], "--store", store, "--json"))
+    assert shown["declared_facts"] == {} and all(v["adaptation"]["stage"] >= 2 for v in shown["variants"])
 
 
 def test_gate_failure_exits_1(built_digits, tmp_path, store):
@@ -58,6 +68,8 @@ def test_gate_failure_exits_1(built_digits, tmp_path, store):
     rep = as_json(proc)
     gate = [g for g in rep["variants"][0]["gates"] if g["name"] == "p90_ms"][0]
     assert gate["passed"] is False
+    st = rep["variants"][0]["adaptation"]
+    assert (st["stage"], st["next"]) == (1, "aligned") and st["reason"].startswith("p90_ms ")
 
 
 def test_bad_recipe_exits_2_one_line_per_problem(tmp_path):
