@@ -92,7 +92,8 @@ def test_cli_writes_formats_and_refuses_mistakes(tmp_path, monkeypatch):
                       (["report", "--recipe", "r", "--since", "yesterday"], "is not a date"),
                       (["report", "--since", "2026-01-01"], "--since needs --recipe"),
                       (["report", "1", "--recipe", "r"], "give one selector"),
-                      (["report", "--recipe", "r", "-f", "pdf"], "use one of md, csv"),
+                      (["report", "--recipe", "r", "-f", "pdf"], "use one of html, md, csv"),
+                      (["report", "--recipe", "r", "-f", "html"], "give -o FILE.html"),
                       (["report", "--recipe", "r", "-o", str(tmp_path)], "is a folder")):
         res = runner.invoke(app, args)
         assert res.exit_code == 2 and msg in res.output and "Traceback" not in res.output, (args, res.output)
