@@ -37,9 +37,6 @@ def report_cmd(
             raise UserInputError("--format html writes a page: give -o FILE.html")
         if output is not None and output.is_dir():
             raise UserInputError(f"-o {output}: is a folder; give a file name, e.g. {output / ('report.' + fmt)}")
-        from ..report.build import build
-        from ..report.tables import to_csv, to_markdown
-        from ..store.store import Store
 
         given = [*map(str, run_ids or [])]
         for flag, val in (("--campaign", campaign), ("--recipe", recipe), ("--since", since), ("--device", device),
@@ -47,20 +44,17 @@ def report_cmd(
             if val is not None:
                 given += [flag, str(val)]
         command = "edgeeval report " + " ".join(shlex.quote(a) for a in given)   # the store URL is left out: it may hold a password
+        detector = None
         if fmt == "html":
-            from ..report.html import _deps
+            from ..report.html import _deps, start_detector
 
             _deps()                     # a missing extra is said before the store is read
-        with Store(store_url_of(store)) as st:
-            doc = build(st, run_ids or None, campaign=campaign, recipe=recipe, since=since, device=device,
-                        command=command, require=require)
-            if fmt == "html":
-                from ..paths import home
-                from ..report.html import render
-
-                text = render(doc, st, cache_dir=home() / "cache")
-            else:
-                text = to_csv(doc["rows"]) if fmt == "csv" else to_markdown(doc)
+            detector = start_detector()  # before the store is opened: the helper is forked with nothing open
+        try:
+            text, doc = _build_text(fmt, store, run_ids, campaign, recipe, since, device, command, require, detector)
+        finally:
+            if detector is not None:
+                detector.shutdown(cancel_futures=True)
         if output is None:
             with closed_stdout_ok():
                 sys.stdout.write(text)
@@ -77,3 +71,19 @@ def report_cmd(
         except OSError as e:
             raise UserInputError(f"-o {output}: cannot write it ({e.strerror}); check the folder exists and is writable") from None
         print(f"{fmt} report of {doc['selector']}: {len(doc['rows'])} variant results → {output}", file=sys.stderr)
+
+
+def _build_text(fmt, store, run_ids, campaign, recipe, since, device, command, require, detector) -> tuple[str, dict]:
+    from ..report.build import build
+    from ..report.tables import to_csv, to_markdown
+    from ..store.store import Store
+
+    with Store(store_url_of(store)) as st:
+        doc = build(st, run_ids or None, campaign=campaign, recipe=recipe, since=since, device=device,
+                    command=command, require=require)
+        if fmt == "html":
+            from ..paths import home
+            from ..report.html import render
+
+            return render(doc, st, cache_dir=home() / "cache", detector=detector), doc
+        return (to_csv(doc["rows"]) if fmt == "csv" else to_markdown(doc)), doc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ..store.store import utc_now
 from .collect import select_runs
 from .rows import rows_of
@@ -17,9 +19,17 @@ def build(store, run_ids: list[int] | None = None, *, campaign: str | None = Non
     runs = sel["runs"]
     prov = [{"run_id": r["run_id"], "recipe": r["recipe"], "device": r["device"], "created_at": r["created_at"],
              "status": r["status"], **{k: (r.get("provenance") or {}).get(k) for k in
-                                        ("edgeeval_version", "git_sha", "agent_sha256", "recipe_hash", "dataset_sha256")},
-             "device_facts": r.get("device_facts"), "declared_facts": r.get("declared_facts"),
-             "settings": r.get("settings")} for r in runs]
+                                        ("edgeeval_version", "git_sha", "agent_sha256", "recipe_hash", "dataset_sha256")}}
+            for r in runs]
+    # each board's facts and each distinct settings once (a campaign repeats them every night)
+    boards: dict[str, dict] = {}
+    settings: dict[str, dict] = {}
+    for r in runs:   # oldest first: the newest run's facts win
+        boards[r["device"]] = {"device_facts": r.get("device_facts"), "declared_facts": r.get("declared_facts"),
+                               "as_of_run": r["run_id"]}
+        key = json.dumps(r.get("settings"), sort_keys=True, default=str)
+        settings.setdefault(key, {"settings": r.get("settings"), "runs": []})["runs"].append(r["run_id"])
     rows = rows_of(runs)
-    return {"selector": sel["selector"], "runs": runs, "rows": rows, "provenance": prov,
+    return {"selector": sel["selector"], "runs": runs, "rows": rows, "provenance": prov, "boards": boards,
+            "settings": list(settings.values()),
             "procurement": procurement(rows, req), "generated_at": utc_now(), "command": command}

@@ -30,7 +30,7 @@ def cdf_points(lat_ms: np.ndarray, n: int = CDF_POINTS) -> list[tuple[float, flo
         return []
     u = np.unique(np.concatenate([np.linspace(0, 0.9, n // 2), 1 - np.geomspace(0.1, 1.0 / max(x.size, 10), n - n // 2)]))
     q = np.quantile(x, np.clip(u, 0, 1), method="inverted_cdf")
-    return [(float(a), float(b)) for a, b in zip(q, u)]
+    return [(float(f"{a:.5g}"), round(float(b), 5)) for a, b in zip(q, u)]   # 5 digits: finer than any screen
 
 
 def latency_cdf(rows: list[dict], curves: dict) -> dict | None:
@@ -111,8 +111,10 @@ def tradeoff(rows: list[dict]) -> dict | None:
     title = "Accuracy vs latency" + (" (point size: energy per inference)" if any(d["energy_mj"] for d in data) else "")
     spec = _base(title + "; line: the Pareto front", 340)
     ytitle = "top-1 (%)" if use == "top1_pct" else "cosine vs server FP32"
+    lo, hi = min(d["acc"] for d in data), max(d["acc"] for d in data)
+    pad = max((hi - lo) * 0.08, 0.25 if use == "top1_pct" else 0.0005)   # equal accuracies: a band, not a line
     enc = {"x": {"field": "p90_ms", "type": "quantitative", "scale": {"type": "log"}, "title": "p90 latency (ms, log)"},
-           "y": {"field": "acc", "type": "quantitative", "scale": {"zero": False}, "title": ytitle}}
+           "y": {"field": "acc", "type": "quantitative", "scale": {"domain": [lo - pad, hi + pad]}, "title": ytitle}}
     tip = [{"field": "series"}, {"field": "p90_ms", "format": ".4g", "title": "p90 ms"},
            {"field": "acc", "format": ".4g", "title": ytitle}, {"field": "energy_mj", "format": ".4g", "title": "mJ/inf"},
            {"field": "pareto", "title": "on the front"}]

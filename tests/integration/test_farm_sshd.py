@@ -125,6 +125,14 @@ def test_a_plan_runs_boards_in_parallel_never_two_jobs_on_one_board_and_resumes(
     status = as_json(cli("farm", "status", "-i", inv, "--store", store, "--json"))
     assert {b["board"]: b["state"] for b in status["boards"] if b["board"] != "local"} == {b.name: "free" for b in lab}
     assert [j["status"] for j in status["jobs"]] == ["ok"] * 6
+    # the campaign's report from the store alone: a CSV row per job, every board and variant
+    import csv
+
+    rep = cli("report", "--campaign", res["campaign"], "--store", store, "-o", tmp_path / "campaign.csv")
+    assert rep.returncode == 0, rep.stderr
+    rows = list(csv.DictReader((tmp_path / "campaign.csv").open()))
+    assert sorted((r["device"], r["variant"]) for r in rows) == sorted((b.name, v) for b in lab for v in ("fp32", "int8-static"))
+    assert all(r["campaign"] == res["campaign"] and r["stage"] in ("2", "3") for r in rows), rows
     for b in lab:
         sshd_lab.remove(b)
 

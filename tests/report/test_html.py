@@ -57,6 +57,7 @@ def test_the_page_renders_offline_in_chromium(store, recipe, tmp_path, monkeypat
     assert res.exit_code == 0, res.output
     html = out.read_text()
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert html.count('"kind": "regression"') == 2        # pi5's step at night 4, in both of its variants
     assert "<script src" not in html and "<link" not in html          # every script and style inline
     assert out.stat().st_size < 5_000_000
     got, problems, requests = open_in_chromium(out, tmp_path / "report.png")

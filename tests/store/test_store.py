@@ -67,6 +67,14 @@ def test_begin_add_finish_list_get(url, recipe):
     assert set(a["raw_kinds"]) == {"latencies_ns", "warmup_ns", "device_outputs",
                                    "baseline_outputs", "labels"}
     assert "bytes" not in a
+    # many runs at once: the same rows, less the recompute inputs
+    other = store.begin_run(command="edgeeval deploy r.yaml", recipe_name=recipe, device_name="pi5", settings={})
+    many = store.get_runs([other, run_id, run_id])
+    assert [r["id"] for r in many] == [run_id, other] and many[1]["variants"] == []
+    assert many[0]["variants"] == [{**v, "inputs": None} for v in got["variants"]]
+    assert a["inputs"] is not None and store.get_runs([]) == []
+    with pytest.raises(RunNotFoundError):
+        store.get_runs([run_id, 10**9])
     with pytest.raises(RunNotFoundError):
         store.get_run(10**9)
     with pytest.raises(ValueError):
