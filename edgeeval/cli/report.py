@@ -46,10 +46,17 @@ def report_cmd(
         command = "edgeeval report " + " ".join(shlex.quote(a) for a in given)   # the store URL is left out: it may hold a password
         detector = None
         if fmt == "html":
-            from ..report.html import _deps, start_detector
+            from ..report.detector import start_detector
 
-            _deps()                     # a missing extra is said before the store is read
-            detector = start_detector()  # before the store is opened: the helper is forked with nothing open
+            detector = start_detector()  # first: forked before numpy's threads exist or the store is open
+            from ..report.html import _deps
+
+            try:
+                _deps()                 # a missing extra is said before the store is read
+            except BaseException:
+                if detector is not None:
+                    detector.shutdown(cancel_futures=True)
+                raise
         try:
             text, doc = _build_text(fmt, store, run_ids, campaign, recipe, since, device, command, require, detector)
         finally:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from . import charts
+from .detector import change_points_many
 from .rows import latest_per_board
 from .stage import NAMES
 from .tables import with_ci
@@ -64,39 +65,6 @@ def latency_curves(store, doc: dict, rows: list[dict]) -> dict:
     return out
 
 
-def _import_detector() -> None:
-    try:
-        import otava.analysis  # noqa: F401
-    except ImportError:
-        pass
-
-
-def _change_points_many(series: list[list[float]]):
-    from ..regress.history import change_points
-
-    try:
-        return [change_points(v, "p90_ms") for v in series]
-    except UserInputError as e:
-        return str(e)
-
-
-def start_detector():
-    """A helper process that imports apache-otava (and scipy.stats: ~0.7 s) while this one reads the
-    store, then finds the history's change points; forked, so Linux and macOS only — elsewhere, and
-    if it cannot start, the work is done here."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    try:
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        pool.submit(_import_detector)
-    except OSError:
-        return None
-    return pool
-
-
 def history_series(rows: list[dict], recipe: str, detector=None) -> tuple[list[dict], str | None]:
     """Per (board, variant) of `recipe` with enough nights: its p90 points and change points."""
     by: dict = {}
@@ -109,8 +77,8 @@ def history_series(rows: list[dict], recipe: str, detector=None) -> tuple[list[d
             rs.sort(key=lambda r: (r["created_at"] or "", r["run_id"] or 0))
             keep.append((dev, var, rs))
     values = [[r["p90_ms"] for r in rs] for _, _, rs in keep]
-    got = detector.submit(_change_points_many, values).result() if detector is not None and values else \
-        _change_points_many(values)
+    got = detector.submit(change_points_many, values).result() if detector is not None and values else \
+        change_points_many(values)
     note = got if isinstance(got, str) else None
     out = []
     for i, (dev, var, rs) in enumerate(keep):
