@@ -91,17 +91,22 @@ def procurement_md(p: dict) -> list[str]:
     out = [f"### Procurement — {p['require'] or 'no requirement stated (--require): every board'}", ""]
     if p["by_usd"]:
         out += ["By perf/$ (inferences per second per USD):", "",
-                table(["rank", "board", "variant", "perf/$ [95%]", "price $"],
+                table(["rank", "board", "variant", "perf/$ [95%]", "price $", "flags"],
                       [[rank_text(e, "perf_usd"), e["device"], e["variant"],
-                        with_ci(e["perf_usd"], *(e["perf_usd_ci"] or [None, None])), f(e["price_usd"], "{:g}")]
+                        with_ci(e["perf_usd"], *(e["perf_usd_ci"] or [None, None])), f(e["price_usd"], "{:g}"),
+                        flags(e["row"])]
                        for e in p["by_usd"]]), ""]
     if p["by_w"]:
         out += ["By perf/W (inferences per joule):", "",
-                table(["rank", "board", "variant", "perf/W [95%]", "basis"],
+                table(["rank", "board", "variant", "perf/W [95%]", "basis", "flags"],
                       [[rank_text(e, "perf_w"), e["device"], e["variant"],
                         with_ci(e["perf_w"], *(e["perf_w_ci"] or [None, None])),
-                        "measured" if e["perf_w_basis"] == "measured" else "throughput ÷ TDP (lower bound)"]
+                        "measured" if e["perf_w_basis"] == "measured" else "throughput ÷ TDP (lower bound)",
+                        flags(e["row"])]
                        for e in p["by_w"]]), ""]
+    if any(flags(e["row"]) for e in p["meets"]):
+        out += ["A flagged figure was measured in a noisy window or while throttling: rerun it on a quiet board "
+                "before buying on it.", ""]
     if any(e.get("perf_usd_tied") or e.get("perf_w_tied") for e in p["meets"]):
         out += ["`n=`: tied — the boards' 95% intervals overlap, so no order between them is claimed.", ""]
     no_price = [e["device"] for e in p["meets"] if e["perf_usd"] is None]
