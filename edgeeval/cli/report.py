@@ -49,15 +49,11 @@ def report_cmd(
             from ..report.detector import start_detector
 
             detector = start_detector()  # first: forked before numpy's threads exist or the store is open
-            from ..report.html import _deps
-
-            try:
-                _deps()                 # a missing extra is said before the store is read
-            except BaseException:
-                if detector is not None:
-                    detector.shutdown(cancel_futures=True)
-                raise
         try:
+            if fmt == "html":
+                from ..report.html import _deps
+
+                _deps()                 # a missing extra is said before the store is read
             text, doc = _build_text(fmt, store, run_ids, campaign, recipe, since, device, command, require, detector)
         finally:
             if detector is not None:
@@ -70,11 +66,6 @@ def report_cmd(
 
         try:
             write_bytes_atomic(output, text.encode())
-            import os
-
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(output, 0o666 & ~mask)     # a report is for reading: the umask's mode, not the temp file's 0600
         except OSError as e:
             raise UserInputError(f"-o {output}: cannot write it ({e.strerror}); check the folder exists and is writable") from None
         print(f"{fmt} report of {doc['selector']}: {len(doc['rows'])} variant results → {output}", file=sys.stderr)

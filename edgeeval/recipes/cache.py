@@ -30,10 +30,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()   # read once, at import: os.umask is process-wide and not safe to flip in threads
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """`data` to `path` through a temporary name and a rename: readers see the old file or the new one."""
+    """`data` to `path` through a temporary name and a rename: readers see the old file or the new one.
+    The file gets the mode open() would give it (0666 less the umask), not the temporary file's 0600:
+    reports, JUnit and Markdown are for other users and CI agents to read."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".tmp-", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)

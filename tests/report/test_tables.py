@@ -84,6 +84,11 @@ def test_cli_writes_formats_and_refuses_mistakes(tmp_path, monkeypatch):
     res = runner.invoke(app, ["report", "--recipe", "r", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert len(list(csv.DictReader(out.open()))) == 4
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask          # readable as open() would make it, not 0600
     res = runner.invoke(app, ["report", str(ids[0])])          # md on stdout
     assert res.exit_code == 0 and f"runs {ids[0]}" in res.output and "| pi5 | fp32 |" in res.output
     res = runner.invoke(app, ["report"])
