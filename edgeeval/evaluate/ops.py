@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 CONV = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}              # op -> index of W
-MATMUL = {"MatMul": (0, 1), "FusedMatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
+MATMUL = {"MatMul": 0, "FusedMatMul": 0, "MatMulInteger": 0, "QLinearMatMul": 0}   # op -> index of A
 HEAVY_UNMODELLED = {"Attention", "MultiHeadAttention", "GroupQueryAttention", "Einsum", "LSTM", "GRU", "RNN",
                     "DecoderMaskedMultiHeadAttention", "QAttention"}
 METHOD = ("MACs of Conv/ConvTranspose/Gemm/MatMul (and quantized forms) from ONNX shape inference at batch 1; "
@@ -76,8 +76,7 @@ def _node_macs(node, sh: dict) -> int | None:
             return None
         return math.prod(x) * math.prod(w[1:])
     if op in MATMUL:
-        ia, _ib = MATMUL[op]
-        a, y = get(ins[ia]), get(outs[0])
+        a, y = get(ins[MATMUL[op]]), get(outs[0])
         if not _known(a, y):
             return None
         return math.prod(y) * a[-1]

@@ -62,13 +62,17 @@ class Side:
         return self._raw[kind]
 
     def flags(self) -> list[str]:
-        s = self.summary
-        out = []
-        if (s.get("noise") or {}).get("noisy"):
-            out.append("noisy window: " + "; ".join((s["noise"].get("noisy_reasons") or [])[:2]))
-        if (s.get("thermal") or {}).get("throttled"):
-            out.append("the board throttled")
-        return out
+        return window_flags(self.summary)
+
+
+def window_flags(s: dict) -> list[str]:
+    """What disturbed a variant's timed window (a noisy machine, a throttling board), in words."""
+    out = []
+    if (s.get("noise") or {}).get("noisy"):
+        out.append("noisy window: " + "; ".join((s["noise"].get("noisy_reasons") or [])[:2]))
+    if (s.get("thermal") or {}).get("throttled"):
+        out.append("the board throttled")
+    return out
 
 
 def _metric(name: str, unit: str, kind: str, a, b, change, ci, rule: Rule | None, method: str,

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from ..errors import UserInputError
 from ..store.schema import runs, variant_results
 from . import identity
+from .compare import window_flags
 from .noise import run_values
 
 BAD = {"p50_ms": "up", "p90_ms": "up", "p99_ms": "up", "throughput": "down", "energy_mj": "up", "top1": "down"}
@@ -83,14 +84,6 @@ def _rows(store, recipe: str, device: str, variant: str | None, limit: int) -> l
     return sorted((r for r in rows if r["id"] in set(keep)), key=lambda r: (r["id"], r["variant_id"]))
 
 
-def _flags(summary: dict) -> str | None:
-    if (summary.get("noise") or {}).get("noisy"):
-        return "noisy window: " + "; ".join((summary["noise"].get("noisy_reasons") or [])[:2])
-    if (summary.get("thermal") or {}).get("throttled"):
-        return "the board throttled"
-    return None
-
-
 def _check_metric(metric: str) -> None:
     if metric not in BAD:
         from ..suggest import did_you_mean
@@ -99,10 +92,12 @@ def _check_metric(metric: str) -> None:
 
 
 def series(store, recipe: str, device: str, variant: str | None = None, metric: str = "p90_ms",
-           limit: int = LIMIT) -> dict:
-    """{variant: [point]} oldest first; a point is {run_id, created_at, value, ci, excluded, software_changes, ...}."""
+           limit: int = LIMIT, rows: list[dict] | None = None) -> dict:
+    """{variant: [point]} oldest first; a point is {run_id, created_at, value, ci, excluded, software_changes, ...}.
+    `rows` are the series' stored rows when the caller read them already (one read for several metrics)."""
     _check_metric(metric)
-    rows = _rows(store, recipe, device, variant, limit)
+    if rows is None:
+        rows = _rows(store, recipe, device, variant, limit)
     if not rows:
         raise UserInputError(f"no stored run of recipe {recipe!r} on device {device!r}"
                              + (f" with variant {variant!r}" if variant else "") + "; `edgeeval results list` shows what is there")
@@ -126,7 +121,7 @@ def series(store, recipe: str, device: str, variant: str | None = None, metric: 
             elif value is None:
                 excluded = f"no {metric} in this run"
             else:
-                excluded = _flags(r["summary"])
+                excluded = (window_flags(r["summary"]) or [None])[0]
             p = {"run_id": r["id"], "variant_id": r["variant_id"], "created_at": str(r["created_at"]), "value": value,
                  "ci": ci, "excluded": excluded, "software_changes": [],
                  "campaign": ((r.get("settings") or {}).get("farm") or {}).get("campaign")}
@@ -169,14 +164,14 @@ def change_points(values: list[float], metric: str, *, window_len: int = WINDOW,
 
 
 def history(store, recipe: str, device: str, *, variant: str | None = None, metric: str = "p90_ms",
-            limit: int = LIMIT) -> dict:
+            limit: int = LIMIT, rows: list[dict] | None = None) -> dict:
     """The document of `results history`: per variant its points and change points (tied to runs)."""
     _check_metric(metric)
     doc = {"recipe": recipe, "device": device, "metric": metric, "unit": UNITS[metric], "bad": BAD[metric],
            "detector": {"method": "apache-otava E-divisive means, Student t significance", "window": WINDOW,
                         "max_pvalue": MAX_PVALUE, "min_magnitude": MIN_MAGNITUDE.get(metric, DEFAULT_MIN_MAGNITUDE)},
            "variants": []}
-    for name, pts in series(store, recipe, device, variant, metric, limit).items():
+    for name, pts in series(store, recipe, device, variant, metric, limit, rows).items():
         used = [p for p in pts if p["excluded"] is None]
         cps = change_points([p["value"] for p in used], metric)
         for c in cps:
@@ -191,11 +186,11 @@ def history(store, recipe: str, device: str, *, variant: str | None = None, metr
     return doc
 
 
-def alarm(cps: list[dict], n: int, recent: int = RECENT, confirm: int = CONFIRM) -> dict | None:
-    """The regression change point with at least `confirm` points from it on and begun no more than
-    `recent` points before the newest confirmable one, if any."""
-    hits = [c for c in cps if c["direction"] == "regression" and c.get("beyond_range")
-            and n - confirm - recent + 1 <= c["index"] <= n - confirm]
+def alarm(cps: list[dict], n: int, recent: int = RECENT) -> dict | None:
+    """The confirmed regression change point begun no more than `recent` nights before the newest
+    one that can be confirmed, if any."""
+    hits = [c for c in cps if c["direction"] == "regression" and c["confirmed"]
+            and c["index"] >= n - CONFIRM - recent + 1]
     return hits[-1] if hits else None
 
 
@@ -212,9 +207,10 @@ def nightly_check(store, run_id: int, metrics: tuple[str, ...] | None = None) ->
         offline = ((run.get("settings") or {}).get("scenario") or {}).get("name") == "offline"
         metrics = ("p50_ms", "p90_ms", "top1") + (("throughput",) if offline else ())
     out: dict = {}
+    rows = _rows(store, run["recipe_name"], run["device_name"], None, LIMIT)   # read once for every metric
     for metric in metrics:
         try:
-            doc = history(store, run["recipe_name"], run["device_name"], metric=metric)
+            doc = history(store, run["recipe_name"], run["device_name"], metric=metric, rows=rows)
         except UserInputError:
             continue
         for v in doc["variants"]:

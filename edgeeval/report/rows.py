@@ -117,7 +117,7 @@ def variant_row(run: dict, v: dict) -> dict:
     declared = run.get("declared_facts") or {}
     rt = v.get("runtime") or {}
     stage = v.get("adaptation") or {}
-    tput = throughput_of(v)
+    tput, tci = throughput_of(v), throughput_ci_of(v) or [None, None]
     gates = v.get("gates") or []
     cold = None
     if v.get("load_ms") is not None and v.get("first_inference_ms") is not None:
@@ -132,7 +132,7 @@ def variant_row(run: dict, v: dict) -> dict:
         "p50_ms": lat.get("p50"), "p50_ci_low_ms": _ci(lat, "p50", 0), "p50_ci_high_ms": _ci(lat, "p50", 1),
         "p90_ms": lat.get("p90"), "p90_ci_low_ms": _ci(lat, "p90", 0), "p90_ci_high_ms": _ci(lat, "p90", 1),
         "p99_ms": lat.get("p99"), "throughput_ips": tput, "cold_start_ms": cold,
-        "throughput_ci_low_ips": (throughput_ci_of(v) or [None])[0], "throughput_ci_high_ips": (throughput_ci_of(v) or [None, None])[1],
+        "throughput_ci_low_ips": tci[0], "throughput_ci_high_ips": tci[1],
         "energy_mj": _stat(power, "e_total_mj"), "inferences_per_j": _stat(power, "inferences_per_j"),
         "power_w": _stat(power, "p_active_w"),
         "top1_pct": _pct(acc.get("top1")), "baseline_top1_pct": _pct(acc.get("baseline_top1")),

@@ -239,38 +239,19 @@ class Store:
             _mark_aborted(r)
         return rows
 
-    @retried
     def get_run(self, run_id: int) -> dict:
         """The run with its variants (summaries, not blobs; `raw_kinds` lists the blobs)."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-            if row is None:
-                raise self._no_run(run_id)
-            run = dict(row._mapping)
-            vq = select(variant_results).where(variant_results.c.run_id == run_id) \
-                .order_by(variant_results.c.id)
-            run["variants"] = [dict(v._mapping) for v in conn.execute(vq)]
-            kinds: dict = {}
-            if run["variants"]:
-                bq = select(raw_blobs.c.variant_result_id, raw_blobs.c.kind).where(
-                    raw_blobs.c.variant_result_id.in_([v["id"] for v in run["variants"]])
-                ).order_by(raw_blobs.c.id)
-                for vid, kind in conn.execute(bq):
-                    kinds.setdefault(vid, []).append(kind)
-        for v in run["variants"]:
-            v["raw_kinds"] = kinds.get(v["id"], [])
-        _mark_aborted(run)
-        return run
+        return self.get_runs([run_id], inputs=True)[0]
 
     @retried
-    def get_runs(self, run_ids: list[int]) -> list[dict]:
-        """Runs as get_run gives them, in id order, read in three queries whatever their number, and
-        without the variants' `inputs` (what a summary is recomputed from: large, and no reader of
-        many runs needs it). An id not in the store raises RunNotFoundError."""
+    def get_runs(self, run_ids: list[int], *, inputs: bool = False) -> list[dict]:
+        """Runs with their variants, in id order, read in three queries whatever their number; the
+        variants' `inputs` (what a summary is recomputed from: large, and no reader of many runs needs
+        it) only with `inputs=True`, else None. An id not in the store raises RunNotFoundError."""
         ids = sorted(set(run_ids))
         if not ids:
             return []
-        cols = [c for c in variant_results.c if c.name != "inputs"]
+        cols = [c for c in variant_results.c if inputs or c.name != "inputs"]
         out: dict[int, dict] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(ids), 500):      # bounded IN lists
@@ -282,7 +263,7 @@ class Store:
                     raise self._no_run(missing[0])
                 vids = {}
                 for v in conn.execute(select(*cols).where(variant_results.c.run_id.in_(chunk)).order_by(variant_results.c.id)):
-                    d = {**dict(v._mapping), "inputs": None, "raw_kinds": []}
+                    d = {"inputs": None, **dict(v._mapping), "raw_kinds": []}
                     out[d["run_id"]]["variants"].append(d)
                     vids[d["id"]] = d
                 for k in range(0, len(vids), 500):
