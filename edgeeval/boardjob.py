@@ -68,6 +68,7 @@ class Job:
     # the board's runtimes stamp from the controller's last full probe: the result's facts skip the
     # runtime imports while it still holds (facts.runtime_stamp); None: import them
     facts_known: str | None = None
+    generate: dict | None = None     # a language model's job (agent generate.py): its settings
 
     @staticmethod
     def new_id() -> str:
@@ -87,4 +88,6 @@ class Job:
             out["board_lock"] = self.board_lock
         if self.facts_known is not None:
             out["facts_known"] = self.facts_known
+        if self.generate is not None:
+            out["task"], out["generate"] = "generate", self.generate
         return complete(out)

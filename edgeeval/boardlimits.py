@@ -56,6 +56,10 @@ def deadline_s(job: dict, margin: float = DEADLINE_MARGIN_S) -> float:
     t = job.get("timing") or {}
     sc = job.get("scenario") or {}
     timed = _f(t.get("max_seconds"), TIMING["max_seconds"])
+    if job.get("task") == "generate":  # pp, tg, the prompt set, the text pass: each bounded by phase_max_seconds
+        g = job.get("generate") or {}
+        phase = _f(g.get("phase_max_seconds"), timed)
+        timed = 4 * phase + 2 * _f(g.get("max_seconds"), phase)
     if sc.get("name") == "offline":
         runs = max(1, len(sc.get("batch_sizes") or [1]))
     elif sc.get("find_max_qps"):
@@ -161,6 +165,8 @@ def check_result(ev: dict, job: dict, device: str | None, limit_s: float) -> dic
     for key in ("runtime", "accuracy", "noise", "scenario", "power", "thermal"):
         if key in ev and ev[key] is not None and not isinstance(ev[key], dict):
             raise _bad(device, key, f"{type(ev[key]).__name__} where an object belongs")
+    if job.get("task") == "generate":
+        _check_generate(ev, device, hi_ns)
     acc = ev.get("accuracy") or {}
     if acc.get("outputs_sha256") is not None and not (isinstance(acc["outputs_sha256"], str)
                                                       and len(acc["outputs_sha256"]) == 64):
@@ -172,3 +178,35 @@ def check_result(ev: dict, job: dict, device: str | None, limit_s: float) -> dic
                           "contains (single-stream runs one call at a time)")
     ev["suspicious"] = suspicious
     return ev
+
+
+def _check_generate(ev: dict, device, hi_ns: int) -> None:
+    """A generative result's timings: lists of nanoseconds, token counts, in range."""
+    g = ev.get("generate")
+    if not isinstance(g, dict):
+        raise _bad(device, "generate", "missing or not an object")
+    _number(g, "ttft_cold_ns", device, 1, hi_ns, integer=True, required=True)
+    for key in ("prefill", "decode"):
+        if not isinstance(g.get(key), list):
+            raise _bad(device, f"generate.{key}", "not a list")
+    for i, t in enumerate(g["prefill"]):
+        if not isinstance(t, dict):
+            raise _bad(device, f"generate.prefill[{i}]", "not an object")
+        _ns_list(t, "ns", device, hi_ns, required=False)
+        _number(t, "tokens", device, 1, 1 << 24, integer=True, required=True)
+    for i, t in enumerate(g["decode"]):
+        if not isinstance(t, dict) or not isinstance(t.get("step_ns"), list):
+            raise _bad(device, f"generate.decode[{i}]", "not an object with step_ns")
+        for j, rep in enumerate(t["step_ns"]):
+            _ns_list({"s": rep}, "s", device, hi_ns, required=False)
+    pr = g.get("prompts")
+    if not isinstance(pr, dict):
+        raise _bad(device, "generate.prompts", "missing or not an object")
+    _ns_list(pr, "ttft_ns", device, hi_ns, required=True)
+    toks = pr.get("tokens")
+    if not isinstance(toks, list) or len(toks) != len(pr["ttft_ns"]) or any(
+            isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in toks):
+        raise _bad(device, "generate.prompts.tokens", "not one positive token count per prompt")
+    if sum(toks) - len(toks) != len(ev.get("latencies_ns") or []):
+        raise _bad(device, "latencies_ns", f"{len(ev.get('latencies_ns') or [])} decode steps for "
+                                           f"{sum(toks)} tokens over {len(toks)} prompts")

@@ -27,6 +27,13 @@ def artifacts_dir() -> Path:
     return p
 
 
+def tokenizers_dir() -> Path:
+    """Tokenizers read from GGUF files, saved as Hugging Face folders (keyed by the GGUF's sha256)."""
+    p = home() / "tokenizers"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
 def builds_dir() -> Path:
     p = home() / "builds"
     p.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,13 @@ _SECRET_KEY = re.compile(rf"(^|[_\-.\s])({_SECRET_WORDS})($|[_\-.\s])")
 _SECRET_FLAG = re.compile(rf"(?i)(?<![\w-])(--?[\w-]{{0,64}}?(?:{_SECRET_WORDS})[\w-]{{0,64}}?(?:=|\s+))(\S+)")
 _SECRET_KV = re.compile(rf"(?i)(\b(?:{_SECRET_WORDS})[ \t]{{0,8}}[=:][ \t]{{0,8}})(\S+)")
 _URL_PASSWORD = re.compile(r"(://[^/\s:@]{1,256}:)([^@\s/]{1,256})(@)")
+# a language model's measurements speak of tokens: these phrases name figures, not credentials
+_TOKEN_MEASURES = re.compile(r"(per|first|next)_token|token_(agreement|positions)")
+
+
 def _is_secret_key(key: str) -> bool:
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(key)).lower()
-    return bool(_SECRET_KEY.search(snake))
+    return bool(_SECRET_KEY.search(_TOKEN_MEASURES.sub("", snake)))
 
 
 MAX_TEXT = 65_536   # characters of one stored string; a longer one keeps its head and tail

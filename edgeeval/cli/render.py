@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .fmt import _ci, _f, _primary_fidelity
+from .fmt import _ci, _f, _ms, _primary_fidelity, _size_mb, _verdict, _with_ci  # noqa: F401  (re-exported)
 from .render_detail import _scenario_rows, variant_rows  # noqa: F401  (variant_rows: tests)
 
 
@@ -74,16 +74,12 @@ class DeployProgress:
             self._task = None
             s = data["summary"]
             lat = s.get("latency") or {}
+            if s.get("task") == "generate":
+                from .render_llm import done_line
+                p.console.print(f"[green]✓[/green] {done_line(data['variant'], s)}")
+                return
             p.console.print(f"[green]✓[/green] {data['variant']}: p50 {_f(lat.get('p50'))} ms, "
                             f"top-1 {_f((s.get('accuracy') or {}).get('top1'), '{:.4f}')}")
-
-
-def _size_mb(v: dict) -> str:
-    b = v.get("model_size_bytes")
-    if b is None:
-        return "—"
-    mb = b / 1e6      # about 3 significant digits at any size: 0.0047 for a 4.7 kB forest, never 0.00
-    return f"{mb:.2g}" if mb < 0.1 else f"{mb:.2f}" if mb < 100 else f"{mb:.0f}"
 
 
 def _metric(v: dict) -> tuple[str, str]:
@@ -106,23 +102,6 @@ def _energy(v: dict):
     if not isinstance(p, dict):
         return None
     return (p.get("e_total_mj") or {}).get("mean")
-
-
-def _ms(x) -> str:
-    """A latency in ms with about 3 significant digits (0.0061, 0.612, 6.12, 61.2, 612)."""
-    if x is None:
-        return "—"
-    return f"{x:.4f}" if x < 0.1 else f"{x:.3f}" if x < 10 else f"{x:.2f}" if x < 100 else f"{x:.1f}"
-
-
-def _with_ci(value, ci) -> str:
-    """The value, and under it its 95% interval as the bounds' distance from it in per cent
-    (−0.4 +1.2%): readable at any magnitude, and a narrow interval never prints as lo–lo."""
-    if not ci or ci[0] is None or ci[1] is None or not value:
-        return _ms(value)
-    lo, hi = (ci[0] / value - 1) * 100, (ci[1] / value - 1) * 100
-    fmt = (lambda x: f"{x:.1f}") if max(abs(lo), abs(hi)) < 10 else (lambda x: f"{x:.0f}")
-    return f"{_ms(value)}\n[dim]{'−' if lo <= 0 else '+'}{fmt(abs(lo))} +{fmt(max(hi, 0.0))}%[/dim]"
 
 
 def compact_table(report: dict):
@@ -150,10 +129,7 @@ def compact_table(report: dict):
                _f(v.get("peak_rss_mb"), "{:.0f}"), _metric(v)[1], _f(acc.get("drop_pt"), "{:+.2f}"), _cosine(v)]
         if with_energy:
             row.append(_f(_energy(v), "{:.3g}"))
-        if v.get("status") == "error" or v.get("passed") is None:
-            row.append("[yellow]ERR[/yellow]")
-        else:
-            row.append("[green]PASS[/green]" if v.get("passed") else "[red]FAIL[/red]")
+        row.append(_verdict(v))
         t.add_row(*row)
     return t
 
@@ -212,9 +188,21 @@ def print_deploy(console, report: dict, detail: bool = False) -> None:
     scored = ""
     if scoring.get("label") or scoring.get("scores"):
         scored = "  scored: " + ", ".join(f"{k} {scoring[k]}" for k in ("label", "scores") if scoring.get(k))
+    from .render_llm import LEGEND, generative_table, is_generative
+
+    llm = is_generative(report)
+    server = (f"server fp32 perplexity {_f(base.get('perplexity'), '{:.3f}')}" if llm
+              else f"server FP32 top-1 {_f(base.get('top1'), '{:.4f}')}{scored}")
     console.print(f"[bold]{report['recipe']}[/bold] on [bold]{report['device']}[/bold]  "
                   f"({facts.get('arch', '?')}, {cpu.get('model', '?')}, {cpu.get('logical_cores', '?')} cores)  "
-                  f"run {report['run_id']}  server FP32 top-1 {_f(base.get('top1'), '{:.4f}')}{scored}", soft_wrap=True)
+                  f"run {report['run_id']}  {server}", soft_wrap=True)
+    if not detail and llm:
+        console.print(generative_table(report))
+        for line in _notes(report):
+            console.print(f"  [yellow]![/yellow] {line}", soft_wrap=True)
+        console.print(LEGEND)
+        _push_line(console, report)
+        return
     if not detail:
         if report.get("variants"):
             console.print(compact_table(report))

@@ -36,6 +36,12 @@ def variant_rows(s: dict) -> list[tuple[str, str]]:
     if isinstance(cal, dict):
         rows.append(("calibration", f"{cal.get('source')} ({cal.get('samples')} samples)"
                      + ("  ON THE EVAL SET (data.calibrate_on_eval)" if cal.get("on_eval_set") else "")))
+    if s.get("task") == "generate":   # a language model: tokens, not labels (cli/render_llm.py)
+        from .render_llm import llm_rows
+
+        rows = [r for r in rows[:11] if r[0] != "throughput inf/s"]
+        rows[1:6] = [(k.replace("latency", "decode step"), x) for k, x in rows[1:6]]
+        return _noise_rows(s) + rows + llm_rows(s) + _power_rows(s)
     rows += _embedding_rows(s) + _loss_chain_rows(s)
     return _scenario_rows(s) + _noise_rows(s) + rows + _offline_rows(s) + _power_rows(s)
 

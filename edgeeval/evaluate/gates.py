@@ -21,6 +21,11 @@ GATES: dict[str, tuple[str, str]] = {
     "min_psnr_db": ("psnr_db", ">="),
     "max_peak_rss_mb": ("peak_rss_mb", "<="),
     "max_load_ms": ("load_ms", "<="),
+    # generative models (evaluate/generative.py)
+    "max_perplexity_increase_pct": ("perplexity_increase_pct", "<="),
+    "min_token_agreement": ("token_agreement", ">="),
+    "min_decode_tokens_per_s": ("decode_tokens_per_s", ">="),
+    "max_ttft_ms": ("ttft_ms", "<="),
 }
 _OPS = {"<=": operator.le, ">=": operator.ge}
 

@@ -126,7 +126,9 @@ def sample_shapes_of(eval_npz: str | Path, names: list[str]) -> dict[str, tuple]
     return out
 
 
-PRECISION_CLASS = {"fp32": "fp32", "fp16": "fp16", "int8-dynamic": "int8", "int8-static": "int8", "int8": "int8"}
+PRECISION_CLASS = {"fp32": "fp32", "fp16": "fp16", "int8-dynamic": "int8", "int8-static": "int8", "int8": "int8",
+                   # weight-only 4-bit (MatMulNBits): the weights are unpacked and multiplied in float
+                   "int4": "fp32"}
 
 
 def utilisation(ops: dict | None, throughput_ips: float | None, precision: str | None, declared: dict | None) -> dict:

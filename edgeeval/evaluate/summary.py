@@ -21,20 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from .accuracy import accuracy_of
+from .common import common_summary
 from .fidelity import fidelity, label_fidelity
 from .gates import all_passed, check_gates
-from .latency import latency_stats
 from .scoring import legacy as legacy_scoring
 from .scoring import output_kind, predictions
 from .scoring import primary as scoring_primary
-
-
-def _list_or_empty(x):
-    return [] if x is None else x
-
-
-def _num(x) -> float | None:
-    return None if x is None else float(x)
 
 
 def _primary_name(event: dict, device: dict | None, baseline: dict | None) -> str | None:
@@ -149,22 +141,11 @@ def summarize_variant(result_event: dict, device_outputs: dict[str, np.ndarray] 
     block is added (evaluate/embeddings.py) and the cosine/retrieval gates read it.
     """
     ev = result_event
-    s: dict = {"latency": latency_stats(ev.get("latencies_ns"), confidence=confidence,
-                                        wall_seconds=_num(ev.get("timed_wall_s")))}
-    reasons: dict = {}
-    for k in ("load_ms", "first_inference_ms"):
-        s[k] = _num(ev.get(k))
-        if s[k] is None:
-            reasons[k] = "not reported by the agent"
-    warm = np.asarray(_list_or_empty(ev.get("warmup_ns")), dtype=np.float64)
-    s["warmup"] = {"n": int(warm.size), "mean_ms": float(warm.mean()) / 1e6 if warm.size else None}
-    rss = ev.get("peak_rss_kb")
-    s["peak_rss_mb"] = None if rss is None else float(rss) / 1024.0
-    if rss is None:
-        reasons["peak_rss_mb"] = "peak RSS not reported by the agent (no resource module on the board?)"
-    s["reasons"] = reasons
-    # doubtful but possible values the controller found in the board's result (boardlimits.py)
-    s["suspicious"] = [str(x) for x in ev.get("suspicious") or []]
+    if ev.get("task") == "generate":   # a language model: tokens, perplexity, agreement (evaluate/generative.py)
+        from .generative import generative_summary
+        return generative_summary(ev, device_outputs, baseline_outputs, controller_outputs, gates,
+                                  confidence=confidence)
+    s = common_summary(ev, confidence)
     from .scenarios import scenario_summary  # scenario block: headline figure, intervals, early stopping
     s["scenario"] = scenario_summary(ev, confidence=confidence)
     if s["scenario"]["name"] == "server":  # server latency includes queueing: n / sum(latency) is no rate

@@ -10,9 +10,10 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import BoardProtocolError, DeviceError, UserInputError
+from .evaluated import Evaluated, _summarize_board_result  # noqa: F401  (Evaluated: the stage's result type)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -134,6 +135,9 @@ def reference(p: Plan, built: BuildResult, say: Notify = _quiet) -> Reference:
     from ..evaluate.scoring import predictions
     from ..source_kinds import source_kind
 
+    if p.recipe.source.generative:
+        from .generative import reference as generative_reference
+        return generative_reference(p, built, say)
     say("phase", {"phase": "baseline"})
     kind = source_kind(p.recipe)
     base = kind.reference(built)
@@ -252,9 +256,13 @@ def run_variant(board: BoardSession, p: Plan, target: Target, v: VariantArtifact
     from ..provenance import now_utc
 
     device = target.device
-    job = board.job(v, target.built.eval_set, batch_size=p.recipe.run.batch_size, runtime=p.runtime,
-                    timing=p.timing, scenario=p.scenario, device_runtime=device.runtime,
-                    power=device.power.job() if device.power is not None else None)
+    if p.recipe.source.generative:
+        from .generative import job as generative_job
+        job = generative_job(board, p, target, v)
+    else:
+        job = board.job(v, target.built.eval_set, batch_size=p.recipe.run.batch_size, runtime=p.runtime,
+                        timing=p.timing, scenario=p.scenario, device_runtime=device.runtime,
+                        power=device.power.job() if device.power is not None else None)
     meter = _host_meter(device, job)  # None unless device.power.meter (power/host.py)
     say("variant_start", {"variant": v.name, "timing": p.timing})
     started = now_utc()
@@ -320,14 +328,10 @@ def _fetch_outputs(board: BoardSession, remote: str, result: dict, device: str) 
 
 # ---- stage 8: evaluate (pure, on the controller)
 
-@dataclass
-class Evaluated:
-    summary: dict
-    gates: dict
-    raw: dict[str, Any]               # the arrays stored beside the summary (every figure recomputable)
-
-
 def evaluate(p: Plan, ref: Reference, target: Target, v: VariantArtifact, run: BoardRun) -> Evaluated:
+    if p.recipe.source.generative:
+        from .generative import evaluate as generative_evaluate
+        return generative_evaluate(p, ref, target, v, run)
     gates = p.recipe.gates_for(v.name).model_dump(exclude_none=True)
     # loss chain: the same quantized file on the controller (computed by the reference stage)
     ctrl = ref.controller_outputs(v, target.built.eval_set)
@@ -342,22 +346,6 @@ def evaluate(p: Plan, ref: Reference, target: Target, v: VariantArtifact, run: B
     if ref.embedding_mask is not None:  # embedding task: recompute pools with the same mask
         raw["embedding_mask"] = ref.embedding_mask
     return Evaluated(summary, gates, raw)
-
-
-def _summarize_board_result(device: str, result: dict, *args, **kw) -> dict:
-    """summarize_variant on what a board sent: a failure there is the board's data (shapes that do
-    not match the eval set, a field of the wrong kind), a device fault, never "internal error"."""
-    from ..evaluate.summary import summarize_variant
-
-    try:
-        return summarize_variant(result, *args, **kw)
-    except UserInputError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, ZeroDivisionError, AttributeError) as exc:
-        raise BoardProtocolError(f"the board's result could not be evaluated ({type(exc).__name__}: "
-                                 f"{str(exc)[:300]}); nothing of this variant was stored", device=device,
-                                 hint="the agent's output was altered or the board is faulty "
-                                      "(EDGEEVAL_DEBUG=1 shows where it failed)") from exc
 
 
 # ---- stage 9: store one variant (its own transaction)
@@ -387,6 +375,14 @@ def ops_info(built, variant) -> dict:
     from ..boardjob import is_tflite
     from ..evaluate.ops import count_ops, sample_shapes_of
 
+    if built.recipe.source.generative:
+        if variant.sha256 not in _OPS_CACHE:
+            from .generative import ops_per_token
+            try:
+                _OPS_CACHE[variant.sha256] = ops_per_token(variant.path)
+            except Exception as e:
+                _OPS_CACHE[variant.sha256] = {"ops": None, "reason": f"operation count failed: {type(e).__name__}: {str(e)[:200]}"}
+        return {**_OPS_CACHE[variant.sha256], "counted_on": "this variant's ONNX graph"}
     src, basis = variant, "this variant's ONNX graph"
     if is_tflite(variant):
         src = next((x for x in built.variants if not is_tflite(x) and x.precision == "fp32"), None)

@@ -102,6 +102,9 @@ def tool_versions(recipe: Recipe) -> dict[str, str]:
     if recipe.source.type == "huggingface" or recipe.data.type == "text":
         from .huggingface import HF_TOOLS
         names += [n for n in HF_TOOLS if n not in names]
+    if recipe.source.type == "gguf":
+        from .generative import LLM_TOOLS
+        names += [n for n in LLM_TOOLS if n not in names]
     if any(v.format == "tflite" for v in recipe.variants):
         from .tflite import TFLITE_TOOLS
         names += [n for n in TFLITE_TOOLS if n not in names]
@@ -167,7 +170,11 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
         say("exporting fp32 model" if python_source else "importing fp32 model")
         model_entry = state.build_fp32(model_key)
         fp32_seconds = time.perf_counter() - t
-    _check_data_matches(recipe, model_entry["meta"]["io"], data_entry["meta"])
+    if not recipe.source.generative:   # a decoder is fed token by token, not the eval set as it is
+        _check_data_matches(recipe, model_entry["meta"]["io"], data_entry["meta"])
+    else:
+        from .generative import check_decoder_io
+        check_decoder_io(recipe, model_entry["meta"]["io"])
     fp32 = _artifact("fp32", "fp32", model_entry, {"precision": "fp32"}, cached=fp32_cached,
                      seconds=fp32_seconds, key=model_key)
 

@@ -43,6 +43,38 @@ class TFLiteSettings(_Strict):
 RuntimeSettings.model_rebuild()
 
 
+class GenerateSettings(_Strict):
+    """A generative model's measurement (the board agent's generate.py), llama-bench's tests and more:
+    pp = one prefill at each of `prompt_lengths`; tg = `tg_tokens` decoded after `depths` tokens of
+    context; each `repetitions` times (llama-bench's default 5). Then the prompt set is generated
+    (up to `max_new_tokens`, stopped at EOS unless `stop_at_eos: false`): its token-to-token times
+    are the per-token decode latencies. Every generation stops at its token count and at
+    `max_seconds`; each phase at `phase_max_seconds`. The power protocol's "inference" is one
+    generation of `power_tokens` tokens after the first prompt (energy per token = its energy / tokens).
+    """
+    prompt_lengths: list[int] = Field(default_factory=lambda: [32, 128, 512], min_length=1, max_length=16)
+    depths: list[int] = Field(default_factory=lambda: [0, 128, 512], min_length=1, max_length=16)
+    tg_tokens: int = Field(64, ge=2, le=65_536)
+    repetitions: int = Field(5, ge=1, le=1000)
+    max_new_tokens: int = Field(64, ge=2, le=65_536)
+    stop_at_eos: bool = True
+    max_seconds: float = Field(120.0, gt=0, le=DAY_S)
+    phase_max_seconds: float = Field(600.0, gt=0, le=DAY_S)
+    warmup: int = Field(2, ge=0, le=1000)
+    warmup_max_seconds: float = Field(60.0, gt=0, le=3600.0)
+    power_tokens: int = Field(32, ge=1, le=65_536)
+    max_context: Optional[int] = Field(None, ge=2, le=1 << 24)   # default: the GGUF's context_length, else 2048
+
+    @model_validator(mode="after")
+    def _counts(self) -> "GenerateSettings":
+        for name in ("prompt_lengths", "depths"):
+            bad = [x for x in getattr(self, name) if x < (1 if name == "prompt_lengths" else 0) or x > 1 << 20]
+            if bad:
+                raise _bad(f"{name} {bad} out of range; token counts from {1 if name == 'prompt_lengths' else 0} "
+                           "to 1048576")
+        return self
+
+
 class RunSettings(_Strict):
     """How long to measure. Defaults follow the usual practice: 10 warmup, >= 200 runs and >= 5 s."""
     warmup: int = Field(10, ge=0, le=100_000)
@@ -55,6 +87,7 @@ class RunSettings(_Strict):
     accuracy: bool = True
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     scenario: Optional[ScenarioSettings] = None  # MLPerf-style scenario; see recipes/scenarios.py
+    generate: GenerateSettings = Field(default_factory=GenerateSettings)  # generative sources only
 
     @model_validator(mode="after")
     def _bounds(self) -> "RunSettings":

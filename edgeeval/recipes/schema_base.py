@@ -13,10 +13,11 @@ from pydantic_core import PydanticCustomError
 _MODULE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _FILE_CALLABLE = re.compile(r"^.+\.py:[A-Za-z_]\w*$")
 
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8"]
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8", "int4"]
 # format -> precisions it builds (TFLite int8 is full-integer: int8 weights, activations, inputs, outputs)
 # tflite int8-dynamic: dynamic-range (int8 weights, float activations/I/O; tflite-runtime 2.14 mishandles it)
-FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static"),
+# onnx int4: weight-only blocks (onnxruntime MatMulNBits)
+FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static", "int4"),
                      "tflite": ("fp32", "fp16", "int8", "int8-dynamic")}
 
 

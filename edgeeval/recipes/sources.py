@@ -152,6 +152,9 @@ def source_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
     if src.type == "huggingface":
         from .huggingface import fingerprint
         return fingerprint(recipe, hashes)
+    if src.type == "gguf":
+        from .generative import fingerprint as gguf_fingerprint
+        return gguf_fingerprint(recipe, hashes)
     return {"type": "python", "params": src.params, "opset": recipe.export.opset,
             "callable": _fingerprint_callable(recipe, src.callable, ("source", "callable"), hashes)}
 
@@ -167,6 +170,16 @@ def data_fingerprint(recipe: Recipe, hashes: FileHashes) -> dict:
         out["eval_sha256"] = hashes.sha256(recipe.resolve(d.path))
         if d.calibration:
             out["calibration_sha256"] = hashes.sha256(recipe.resolve(d.calibration))
+    elif d.type == "prompts":   # prompt and text files + the GGUF whose tokenizer reads them
+        from .generative import BENCH_TOKENS
+        from .generative import fingerprint as gguf_fingerprint
+        out["files_sha256"] = [hashes.sha256(recipe.resolve(d.prompts)), hashes.sha256(recipe.resolve(d.text))]
+        out["tokenizer"] = gguf_fingerprint(recipe, hashes)
+        out["bench_tokens"] = BENCH_TOKENS
+    elif d.type == "tokens":
+        from .generative import BENCH_TOKENS
+        out["eval_sha256"] = hashes.sha256(recipe.resolve(d.path))
+        out["bench_tokens"] = BENCH_TOKENS
     elif d.type == "text":      # sentences + the tokenizer that turns them into token tensors
         from .huggingface import tokenizer_fingerprint
         out["eval_sha256"] = hashes.sha256(recipe.resolve(d.path))
@@ -185,6 +198,11 @@ def load_splits(recipe: Recipe, need_train: bool) -> dict[str, dict]:
     import numpy as np
 
     d = recipe.data
+    if d.type in ("prompts", "tokens"):   # token sequences of different lengths: their own checks
+        from .generative import load_splits as generative_splits
+        arrays = (read_npz_arrays(recipe.resolve(d.path), f"{recipe.line('data', 'path')}: field data.path")
+                  if d.type == "tokens" else None)
+        return generative_splits(recipe, arrays)
     if d.type == "npz":
         where = f"{recipe.line('data', 'path')}: field data.path"
         splits = {"test": _read_npz(recipe.resolve(d.path), d, where)}

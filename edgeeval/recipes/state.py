@@ -39,6 +39,8 @@ class BuildState:
     def build_data(self, key: str) -> dict:
         splits = self.splits_()
         test = splits["test"]
+        if self.recipe.data.type in ("prompts", "tokens"):
+            return self._build_token_data(key, test)
         if "calibration" in splits:
             calib, origin = splits["calibration"], "calibration split"
         else:
@@ -58,6 +60,22 @@ class BuildState:
                 "dtypes": {k: str(test[k].dtype) for k in inputs},
                 "shapes": {k: list(test[k].shape) for k in inputs}}
         return self.store.put(key, arts, meta)
+
+    def _build_token_data(self, key: str, test: dict) -> dict:
+        """A generative eval set: one .npz of token sequences (recipes/generative.py); no calibration split
+        (int8-dynamic and int4 need none), so the calibration artifact is the same file."""
+        from .generative import data_meta
+
+        with tempfile.TemporaryDirectory(dir=paths.artifacts_dir(), prefix=".build-") as tmp:
+            p = Path(tmp) / "eval.npz"
+            cache.write_npz(p, test)
+            sha, _, size = cache.store_file(p, ".npz", move=True)
+        art = _art(sha, ".npz", size)
+        meta = {"inputs": sorted(test), "labels": None, "samples": data_meta(test)["prompts"],
+                "calibration_samples": 0, "calibration_from": "none (generative: no calibrated variant)",
+                "generative": data_meta(test), "dtypes": {k: str(v.dtype) for k, v in test.items()},
+                "shapes": {k: list(v.shape) for k, v in test.items()}}
+        return self.store.put(key, [art, art], meta)
 
     def build_fp32(self, key: str) -> dict:
         """The fp32 .onnx, exported as the source type's registered exporter does (recipes/steps.py)."""

@@ -53,6 +53,15 @@ def export_huggingface(state, tmp: Path):
     return export_fp32(r, tmp), f"{r.line('source')}: field source"
 
 
+@EXPORTERS.register("gguf")
+def export_gguf(state, tmp: Path):
+    """transformers reads the GGUF, optimum exports it with its KV cache (recipes/generative.py)."""
+    from .generative import export_fp32
+
+    r = state.recipe
+    return export_fp32(r, tmp), f"{r.line('source')}: field source"
+
+
 @EXPORTERS.register("python")
 def export_python(state, tmp: Path):
     """The user's callable(splits, out_path, opset, **params) writes the .onnx (and may return the
@@ -123,6 +132,15 @@ def optimum_int8_dynamic(state, key, v, model_entry, data_entry):
     out = state.tmp / f"{key}.onnx"
     tools = quantize_int8(_fp32_path(model_entry), out, state.settings.get(v.name) or v.settings())
     return state.put_onnx(key, out, f"variant {v.name!r}", tools)
+
+
+@STEPS.register("onnx/int4")
+def onnx_int4(state, key, v, model_entry, data_entry):
+    """onnxruntime's MatMulNBits block quantizer: 4-bit weights, float activations."""
+    from .generative import quantize_int4
+
+    out = state.tmp / f"{key}.onnx"
+    return state.put_onnx(key, out, f"variant {v.name!r}", quantize_int4(_fp32_path(model_entry), out, v.settings()))
 
 
 def _tflite(state, key, v, model_entry, data_entry):

@@ -25,12 +25,12 @@ COLUMNS = [Column(*c) for c in (
     ("campaign", "campaign", "farm campaign the run belongs to (empty for a desk deploy)"),
     ("recipe", "recipe", "recipe name"),
     ("variant", "variant", "variant label"),
-    ("precision", "precision", "fp32, fp16, int8-dynamic, int8-static or int8 (TFLite full integer)"),
+    ("precision", "precision", "fp32, fp16, int8-dynamic, int8-static, int8 (TFLite full integer) or int4 (weight-only)"),
     ("device", "board", "inventory name"),
     ("device_cpu", "CPU", "the board's CPU model as probed"),
     ("runtime", "runtime", "runtime and version the board reported"),
     ("status", "status", "ok, failed (a gate failed) or error"),
-    ("scenario", "scenario", "single-stream, multi-stream, server or offline"),
+    ("scenario", "scenario", "single-stream, multi-stream, server, offline, or generate (a language model)"),
     ("model_size_mb", "size MB", "artifact size, 10^6 bytes"),
     ("p50_ms", "p50 ms", "median latency, ms"),
     ("p50_ci_low_ms", "p50 lo", "95% interval of p50, low end, ms"),
@@ -66,6 +66,21 @@ COLUMNS = [Column(*c) for c in (
     ("achieved_gops", "Gop/s", "operations per second achieved: gops_per_inference x throughput_ips"),
     ("peak_gops", "peak Gop/s", "the board's declared peak for this precision (facts: peak_gops)"),
     ("utilisation_pct", "util %", "achieved_gops / peak_gops, %"),
+    # language models (task generate): the latency columns above are the decode step (token to token),
+    # throughput_ips is decode tokens/s, an "inference" of energy_mj is one generation of power_tokens
+    ("ttft_ms", "TTFT ms", "language model: warm time to first token (prefill + first token), p50 over the prompts, ms"),
+    ("ttft_cold_ms", "TTFT cold ms", "language model: session creation + prefill + first token, ms"),
+    ("decode_tokens_per_s", "tg t/s", "language model: decode tokens per second over the prompt set"),
+    ("decode_tokens_per_s_ci_low", "tg lo", "95% interval of decode tokens/s, low end (bootstrap over prompts)"),
+    ("decode_tokens_per_s_ci_high", "tg hi", "95% interval of decode tokens/s, high end"),
+    ("prefill_tokens", "pp tokens", "language model: the longest prompt length timed for prefill, tokens"),
+    ("prefill_tokens_per_s", "pp t/s", "language model: prefill tokens per second at prefill_tokens (median run)"),
+    ("perplexity", "ppl", "language model: perplexity of the text set on the board"),
+    ("perplexity_increase_pct", "Δppl %", "language model: perplexity change against the server fp32, %"),
+    ("perplexity_increase_ci_low_pct", "Δppl lo", "95% interval of the change, low end (paired bootstrap over texts)"),
+    ("perplexity_increase_ci_high_pct", "Δppl hi", "95% interval of the change, high end"),
+    ("token_agreement", "agree", "language model: share of generated positions where fp32 picks the same token"),
+    ("energy_per_token_j", "J/tok", "language model: energy per generated token, J (power windows' mean)"),
     ("stage", "stage", "adaptation stage reached: 0 did not run, 1 runs, 2 aligned, 3 fits the scenario"),
     ("stage_name", "stage name", "the stage's name"),
     ("stage_reason", "why not next", "why the next stage was not reached"),
@@ -149,6 +164,7 @@ def variant_row(run: dict, v: dict) -> dict:
     row["gops_per_inference"] = None if u.get("ops_per_inference") is None else u["ops_per_inference"] / 1e9
     row["achieved_gops"], row["peak_gops"] = u.get("achieved_gops"), u.get("peak_gops")
     row["utilisation_pct"] = _pct(u.get("fraction"))
+    row.update(_generative(v))
     notes = {}
     row["ips_per_usd"] = tput / row["price_usd"] if tput and row["price_usd"] else None
     if row["ips_per_usd"] is None:
@@ -179,6 +195,25 @@ def variant_row(run: dict, v: dict) -> dict:
         notes["p50_ms"] = v.get("error") or reasons.get("latency") or "no latency"
     row["notes"] = "; ".join(f"{k}: {w}" for k, w in notes.items()) or None
     return {k: row.get(k) for k in KEYS}
+
+
+def _generative(v: dict) -> dict:
+    """The language-model columns (evaluate/generative.py); empty for every other model."""
+    if v.get("task") != "generate":
+        return {}
+    g, q = v.get("generate") or {}, v.get("quality") or {}
+    dec = g.get("decode_tokens_per_s") or {}
+    dci = dec.get("ci") or [None, None]
+    pp = [r for r in g.get("prefill") or [] if r.get("tokens_per_s") is not None]
+    pp = max(pp, key=lambda r: r["tokens"]) if pp else {}
+    pci = q.get("perplexity_increase_ci") or [None, None]
+    return {"ttft_ms": (g.get("ttft") or {}).get("p50"), "ttft_cold_ms": g.get("ttft_cold_ms"),
+            "decode_tokens_per_s": dec.get("value"), "decode_tokens_per_s_ci_low": dci[0],
+            "decode_tokens_per_s_ci_high": dci[1], "prefill_tokens": pp.get("tokens"),
+            "prefill_tokens_per_s": pp.get("tokens_per_s"), "perplexity": q.get("perplexity"),
+            "perplexity_increase_pct": q.get("perplexity_increase_pct"),
+            "perplexity_increase_ci_low_pct": pci[0], "perplexity_increase_ci_high_pct": pci[1],
+            "token_agreement": q.get("token_agreement"), "energy_per_token_j": g.get("energy_per_token_j")}
 
 
 def rows_of(runs: list[dict]) -> list[dict]:

@@ -23,8 +23,9 @@ import math
 
 NAMES = {0: "did not run", 1: "runs", 2: "aligned", 3: "fits the scenario"}
 ACCURACY_GATES = ("accuracy_drop_pt", "min_accuracy", "min_top1_agreement", "min_cosine",
-                  "min_retrieval_agreement", "max_abs_error", "min_psnr_db")
-LATENCY_GATES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms")
+                  "min_retrieval_agreement", "max_abs_error", "min_psnr_db",
+                  "max_perplexity_increase_pct", "min_token_agreement")          # language models
+LATENCY_GATES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "min_decode_tokens_per_s", "max_ttft_ms")
 BUDGET_GATES = ("max_peak_rss_mb", "max_load_ms")
 
 
@@ -71,7 +72,8 @@ def adaptation(v: dict, run: dict) -> dict:
     # stage 1 reached; to 2: accuracy gated and within, latency within its targets
     bad = _failed(gates, LATENCY_GATES) + _failed(gates, ACCURACY_GATES)
     if not names & set(ACCURACY_GATES):
-        bad.append("the recipe states no accuracy or fidelity gate (gates: accuracy_drop_pt, min_cosine, …): "
+        bad.append("the recipe states no accuracy or fidelity gate (gates: accuracy_drop_pt, min_cosine, "
+                   "max_perplexity_increase_pct, …): "
                    "alignment cannot be claimed")
     if bad:
         return _result(1, "; ".join(bad))

@@ -37,7 +37,7 @@ def test_unknown_gate_name_and_bad_limit():
         check_gates({"p95_ms": 1.0}, {})
     with pytest.raises(ValueError, match="finite number"):
         check_gates({"p50_ms": "fast"}, {"p50_ms": 1.0})
-    assert len(GATES) == 13   # + min_retrieval_agreement (embedding tasks)
+    assert len(GATES) == 17   # + min_retrieval_agreement (embedding tasks), 4 for language models
 
 
 def _event(rng, n=400):

@@ -77,7 +77,7 @@ data:
   path: eval.npz
 variants:
   - {name: a, precision: fp32}
-  - {name: a, precision: int4}
+  - {name: a, precision: int2}
   - name: c
     precision: fp16
     calibration_method: minmax
@@ -167,5 +167,5 @@ variants:
     problems = _problems(_write(tmp_path, text))
     assert any(":4: field source.callable: only applies to python, not onnx" in p for p in problems), problems
     assert any(":2: field source.path: type onnx needs `path`" in p for p in problems), problems
-    assert any(":7: field data.path: only applies to npz or text, not python" in p for p in problems), problems
+    assert any(":7: field data.path: only applies to npz or text or tokens, not python" in p for p in problems), problems
     assert any(":5: field data.callable: type python needs `callable`" in p for p in problems), problems

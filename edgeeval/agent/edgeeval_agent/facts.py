@@ -245,3 +245,15 @@ def peak_rss_kb():
             return int(value.split()[0])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS, kB on Linux
+
+
+def finish_result(result, job, power):
+    """The job's result event, completed and sent: the power block when measured, the board's facts
+    (runtime imports skipped while the controller's stamp still holds)."""
+    from .protocol import emit
+
+    if power is not None:
+        result.update(power.result())
+    known = job.get("facts_known")
+    result["facts"] = collect_facts(os.getcwd(), known_stamp=known if isinstance(known, str) else None)
+    emit("result", **result)

@@ -2,15 +2,14 @@
 the power phases, emit the result."""
 
 import gc
-import os
 import time
 
 from .data import TIMED_FEED_SAMPLES, _verified, batch_feed, load_data, write_npz
-from .facts import _fact, collect_facts, peak_rss_kb, rss_kb
+from .facts import _fact, finish_result, peak_rss_kb, rss_kb
 from .loops import accuracy_pass
 from .noise import noise_figures, noise_mark
 from .power.run import power_begin
-from .protocol import AGENT_PROTOCOL, DAY_S, MAX_COUNT, JobError, _int, _need, _num, emit, phase
+from .protocol import AGENT_PROTOCOL, DAY_S, MAX_COUNT, JobError, _int, _need, _num, phase
 from .runners import RUNNERS
 from .scenarios import Bench, check_scenario, run_scenario, scenario_feeds
 
@@ -63,6 +62,10 @@ def check_job(job):
 def run_job(job, sysfs_root="/"):
     """`sysfs_root`: where a job without power reads thermal zones (sustained mode); a power job
     uses its power.sysfs_root and sampler."""
+    if isinstance(job, dict) and job.get("task") == "generate":  # a language model: its own loops
+        from .generate import run_generate_job
+
+        return run_generate_job(job, sysfs_root)
     job = check_job(job)
     sc = check_scenario(job)
     power = power_begin(job)  # None unless job["power"]: then nothing runs
@@ -161,8 +164,4 @@ def run_job(job, sysfs_root="/"):
     }
     result.update(rss_after_load)
     result.update(scenario_extra)
-    if power is not None:
-        result.update(power.result())
-    known = job.get("facts_known")
-    result["facts"] = collect_facts(os.getcwd(), known_stamp=known if isinstance(known, str) else None)
-    emit("result", **result)
+    finish_result(result, job, power)

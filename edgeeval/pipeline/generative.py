@@ -1,0 +1,200 @@
+"""The deploy stages of a language model (a recipe whose source is text-generation): the same
+plan ▸ build ▸ reference ▸ probe ▸ push ▸ run ▸ evaluate ▸ store as every model, with its own
+reference (the fp32 decoder teacher-forced on the controller), job (agent generate.py) and
+evaluation (evaluate/generative.py).
+
+Controller-side inference goes through the board agent's own decoder module
+(edgeeval_agent/runners/generative.py), so the server and the board score tokens the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+
+def _decoder(path: Path):
+    from ..agent.edgeeval_agent.runners.generative import OrtDecoder
+
+    d = OrtDecoder({"name": "onnxruntime"})     # the controller: onnxruntime's own thread defaults
+    d.load(str(path))
+    return d
+
+
+def _ragged(z, name: str) -> list[np.ndarray]:
+    ids, off = np.asarray(z[f"{name}_ids"], dtype=np.int64), np.asarray(z[f"{name}_offsets"], dtype=np.int64)
+    return [ids[a:b] for a, b in zip(off[:-1], off[1:])]
+
+
+def text_pass(model_path: Path, eval_path: Path, max_context: int) -> tuple[dict, list, dict]:
+    """Teacher-forced NLL and argmax over the text set (the cache's compute() shape)."""
+    import onnxruntime
+
+    from ..agent.edgeeval_agent.runners.generative import teacher_forced
+
+    d = _decoder(model_path)
+    with np.load(eval_path, allow_pickle=False) as z:
+        texts = _ragged(z, "text")
+    nll, top = zip(*(teacher_forced(d, t[:max_context]) for t in texts))
+    out = {"text_nll": np.concatenate(nll), "text_argmax": np.concatenate(top)}
+    return out, list(out), {"runtime_version": onnxruntime.__version__, "providers": d.providers_used(),
+                            "max_context": max_context}
+
+
+@dataclass
+class GenerativeReference:
+    """The server side of a language model: the fp32 decoder's text pass (cached by model + data sha256),
+    each quantized variant's own text pass on the controller (the loss chain), and fp32 teacher-forced
+    along a board's generations (token agreement)."""
+    baseline: SimpleNamespace
+    fp32_path: Path
+    eval_path: Path
+    max_context: int
+    controller: dict = field(default_factory=dict)
+    labels: None = None
+    accuracy: None = None
+    embedding_mask: None = None
+    scoring: dict = field(default_factory=lambda: {"scores": None, "label": None,
+                                                   "chosen_by": "generative: teacher-forced next-token scoring"})
+    _fp32: object = None
+
+    def describe(self) -> dict:
+        b = self.baseline
+        return {"top1": None, "model_sha256": b.model_sha256, "dataset_sha256": b.dataset_sha256,
+                "cached": b.cached, "perplexity": float(np.exp(np.mean(b.outputs["text_nll"])))}
+
+    def controller_outputs(self, v, eval_set) -> dict | None:
+        if v.precision == "fp32":
+            return None
+        if v.sha256 not in self.controller:
+            from ..reference.cache import cached_outputs
+
+            c = cached_outputs(f"lm-ctrl_{v.sha256}_{eval_set.sha256}_{self.max_context}",
+                               lambda: text_pass(v.path, eval_set.path, self.max_context))
+            self.controller[v.sha256] = c.outputs
+        return self.controller[v.sha256]
+
+    def along(self, gen_ids: np.ndarray, gen_offsets: np.ndarray) -> np.ndarray:
+        """fp32's argmax at every position that produced a generated token: prompt_i + gen_i[:-1] forced."""
+        from ..agent.edgeeval_agent.runners.generative import teacher_forced
+
+        if self._fp32 is None:
+            self._fp32 = _decoder(self.fp32_path)
+        with np.load(self.eval_path, allow_pickle=False) as z:
+            prompts = _ragged(z, "prompt")
+        out = []
+        for i, (a, b) in enumerate(zip(gen_offsets[:-1], gen_offsets[1:])):
+            g = np.asarray(gen_ids[a:b], dtype=np.int64)
+            if not g.size:
+                continue
+            seq = np.concatenate([prompts[i], g])   # the last token's prediction is not needed
+            _, top = teacher_forced(self._fp32, seq)
+            out.append(top[len(prompts[i]) - 1:])
+        return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
+
+
+def max_context(recipe, fp32_path: Path) -> int:
+    """The context the decoder takes: run.generate.max_context, else the GGUF's context_length, else
+    the model's position table (a Gather over positions), else 2048."""
+    g = recipe.run.generate
+    if g.max_context:
+        return g.max_context
+    if recipe.source.type == "gguf":
+        from ..recipes.generative import gguf_context_length
+
+        n = gguf_context_length(recipe)
+        if n:
+            return n
+    return 2048
+
+
+def reference(p, built, say) -> GenerativeReference:
+    from ..reference.cache import cached_outputs
+
+    say("phase", {"phase": "baseline"})
+    model, ev = built.fp32, built.eval_set
+    ctx = max_context(p.recipe, model.path)
+    c = cached_outputs(f"lm_{model.sha256}_{ev.sha256}_{ctx}", lambda: text_pass(model.path, ev.path, ctx))
+    with np.load(ev.path, allow_pickle=False) as z:
+        offsets = np.asarray(z["text_offsets"], dtype=np.int64)
+        ends = np.minimum(np.diff(offsets), ctx) - 1     # tokens scored per sequence (cut at the context)
+    outputs = {**c.outputs, "text_offsets": np.concatenate([[0], np.cumsum(ends)]).astype(np.int64)}
+    base = SimpleNamespace(outputs=outputs, output_names=list(outputs), model_sha256=model.sha256,
+                           dataset_sha256=ev.sha256, cached=c.cached, labels=None)
+    ref = GenerativeReference(base, model.path, ev.path, ctx)
+    say("scoring", ref.scoring)
+    for v in p.selected(built):
+        ref.controller_outputs(v, ev)
+    return ref
+
+
+def job(board, p, target, v):
+    """The agent job of a generative variant: the recipe's run.generate, the eval set's EOS ids, the context."""
+    from ..boardjob import Job, variant_runtime
+    from ..recipes.generative import eos_of
+
+    device = target.device
+    ev = target.built.eval_set
+    g = p.recipe.run.generate.model_dump()
+    g.pop("max_context", None)
+    with np.load(ev.path, allow_pickle=False) as z:
+        prompts = len(z["prompt_offsets"]) - 1
+    ctx = max_context(p.recipe, target.built.fp32.path)
+    g.update(eos=eos_of(ev.path), max_context=ctx)
+    timing = {"warmup": g["warmup"], "warmup_max_seconds": g["warmup_max_seconds"],
+              "max_runs": max(1, prompts * g["max_new_tokens"]), "min_runs": 1, "min_seconds": 0.0,
+              "max_seconds": g["phase_max_seconds"]}
+    job_id = Job.new_id()
+    return Job(job_id=job_id, variant=v.name,
+               model={"path": board.remote[v.sha256], "format": "onnx", "sha256": v.sha256},
+               data={"path": board.remote[ev.sha256], "sha256": ev.sha256, "inputs": list(ev.inputs), "labels": None,
+                     "batch_size": 1},
+               runtime=variant_runtime(p.runtime, device.runtime, v), timing=timing, scenario=None,
+               outputs_path=f"{board.run_dir(job_id)}/outputs.npz" if p.recipe.run.accuracy else None,
+               power=device.power.job() if device.power is not None else None,
+               board_lock=f"{board.workdir}/board.lock", facts_known=(board._known or {}).get("stamp"),
+               generate=g)
+
+
+def evaluate(p, ref: GenerativeReference, target, v, run):
+    from .evaluated import Evaluated, _summarize_board_result
+
+    gates = p.recipe.gates_for(v.name).model_dump(exclude_none=True)
+    ctrl = ref.controller_outputs(v, target.built.eval_set)
+    baseline = dict(ref.baseline.outputs)
+    dev = run.outputs
+    if dev and "gen_ids" in dev:
+        baseline["gen_argmax"] = ref.along(dev["gen_ids"], dev["gen_offsets"])
+    summary = _summarize_board_result(target.device.name, run.result, dev, baseline, None, None, gates,
+                                      controller_outputs=ctrl)
+    raw = {"device_outputs": dev, "baseline_outputs": baseline}
+    if ctrl is not None:
+        raw["controller_outputs"] = ctrl
+    return Evaluated(summary, gates, raw)
+
+
+def ops_per_token(path: Path) -> dict:
+    """Multiply-accumulates per generated token in the weight matmuls (MatMul/Gemm with a constant
+    weight, MatMulNBits): ×2 = operations. Attention over the cache grows with the context and is
+    left out (said in the basis)."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    shapes = {t.name: list(t.dims) for t in m.graph.initializer}
+    macs = 0
+    for n in m.graph.node:
+        if n.op_type in ("MatMul", "Gemm", "MatMulInteger") and len(n.input) > 1 and n.input[1] in shapes:
+            s = shapes[n.input[1]]
+            if len(s) == 2:
+                macs += s[0] * s[1]
+        elif n.op_type == "MatMulNBits":
+            a = {x.name: x.i for x in n.attribute}
+            macs += a.get("K", 0) * a.get("N", 0)
+    if not macs:
+        return {"ops": None, "reason": "no weight matmul found in the decoder graph"}
+    return {"ops": 2 * macs, "unit": "operations per generated token", "complete": False,
+            "basis": "weight matmuls (MatMul/Gemm with constant weights, MatMulNBits) per token; attention over "
+                     "the KV cache (grows with context) not counted"}

@@ -1,0 +1,189 @@
+"""The board agent's generative job (edgeeval_agent/generate.py, runners/generative.py) on the tiny
+generated decoder: the KV-cache loop against a numpy forward, the bounds that stop generation, the
+llama-bench tests and the power protocol, through the real agent process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeeval.agent.edgeeval_agent.protocol import DataError
+from edgeeval.agent.edgeeval_agent.runners.generative import OrtDecoder, greedy, teacher_forced
+from edgeeval.testing import powerboard as pb
+from edgeeval.testing import tinylm
+from edgeeval.testing.agent import run_agent
+from edgeeval.testing.models import tiny_mlp
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tinylm.build(tmp_path_factory.mktemp("tinylm") / "tinylm.onnx")
+
+
+@pytest.fixture(scope="module")
+def decoder(model):
+    d = OrtDecoder({"name": "onnxruntime", "providers": ["CPUExecutionProvider"], "provider_options": None,
+                    "intra_op_num_threads": 1, "inter_op_num_threads": 1, "graph_optimization_level": "all",
+                    "execution_mode": "sequential", "session_config": {}})
+    d.load(str(model))
+    return d
+
+
+def _numpy_greedy(prompt, n):
+    """Greedy decoding by recomputing the whole sequence every step (no cache): the truth."""
+    seq = list(prompt)
+    for _ in range(n):
+        seq.append(int(tinylm.reference_logits(np.array(seq))[-1].argmax()))
+    return seq[len(prompt):]
+
+
+def test_prefill_logits_match_the_numpy_forward(decoder):
+    ids = np.array([5, 17, 3, 44, 90, 12, 7], dtype=np.int64)
+    run, names = decoder.bind()
+    logits = run(names[:1], decoder.feed(ids.reshape(1, -1), decoder.empty_past(), 0))[0][0]
+    np.testing.assert_allclose(logits, tinylm.reference_logits(ids), atol=1e-4)
+    assert decoder.layers == tinylm.LAYERS
+    # key + value, every layer, fp32: 2 x layers x hidden x 4 bytes per token of context
+    assert decoder.kv_bytes_per_token() == 2 * tinylm.LAYERS * tinylm.HIDDEN * 4
+
+
+def test_greedy_with_the_kv_cache_equals_full_recompute(decoder):
+    prompt = np.array([9, 31, 4, 77, 15], dtype=np.int64)
+    g = greedy(decoder, prompt, 12, max_seconds=60)
+    assert g["tokens"] == _numpy_greedy(prompt, 12)
+    assert g["stop"] == "max_tokens" and len(g["step_ns"]) == 11 and len(g["run_ns"]) == 12
+    assert g["ttft_ns"] > 0 and all(t > 0 for t in g["step_ns"])
+    # the runtime call is inside each token-to-token time, never more than it
+    assert sum(g["run_ns"][1:]) <= sum(g["step_ns"])
+
+
+def test_generation_stops_at_eos_and_at_its_time_bound(decoder):
+    prompt = np.array([9, 31, 4, 77, 15], dtype=np.int64)
+    first = greedy(decoder, prompt, 8, 60)["tokens"]
+    k = first.index(first[2])      # the first time that token comes
+    g = greedy(decoder, prompt, 8, 60, eos=(first[2],))
+    assert g["tokens"] == first[:k + 1] and g["stop"] == "eos"
+    g = greedy(decoder, prompt, 10_000, max_seconds=0.0)
+    assert g["stop"] == "max_seconds" and len(g["tokens"]) == 1
+    g = greedy(decoder, prompt, 10_000, max_seconds=0.05)
+    assert g["stop"] == "max_seconds" and 1 < len(g["tokens"]) < 10_000
+
+
+def test_teacher_forced_nll_is_the_log_softmax_of_the_forward(decoder):
+    ids = np.array([3, 8, 50, 21, 60, 2, 33, 33, 70], dtype=np.int64)
+    nll, top = teacher_forced(decoder, ids)
+    ref = tinylm.reference_logits(ids)[:-1].astype(np.float64)
+    logp = ref - np.log(np.exp(ref - ref.max(1, keepdims=True)).sum(1, keepdims=True)) - ref.max(1, keepdims=True)
+    np.testing.assert_allclose(nll, -logp[np.arange(len(ids) - 1), ids[1:]], atol=1e-4)
+    assert (top == ref.argmax(1)).all() and top.dtype == np.int32
+    with pytest.raises(DataError, match="at least 2 tokens"):
+        teacher_forced(decoder, ids[:1])
+
+
+def test_a_model_without_a_kv_cache_is_refused_naming_its_inputs(tmp_path):
+    d = OrtDecoder({"name": "onnxruntime"})
+    with pytest.raises(DataError, match=r"input `input_ids` and output `logits`.*\['input'\]"):
+        d.load(str(tiny_mlp(tmp_path / "mlp.onnx")))
+
+
+@pytest.fixture
+def board(tmp_path, model):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "lm.onnx").write_bytes(model.read_bytes())
+    tinylm.write_eval_set(tmp_path / "cache" / "lm.npz")
+    return tmp_path
+
+
+def test_the_agent_runs_the_llama_bench_tests_and_the_prompt_set(board):
+    job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", prompt_lengths=[8, 16, 4096],
+                                   depths=[0, 8], tg_tokens=4, repetitions=3, max_new_tokens=6)
+    run = run_agent(board, job=job)
+    assert run.returncode == 0, run.stderr
+    res = run.event("result")
+    phases = [e["phase"] for e in run.events if e["event"] == "phase"]
+    assert phases == ["load", "warmup", "prefill", "decode", "timed", "accuracy", "done"]
+    g = res["generate"]
+    pp = {t["tokens"]: t for t in g["prefill"]}
+    assert [len(pp[8]["ns"]), len(pp[16]["ns"])] == [3, 3]
+    # a prompt length beyond the model's context is skipped with the reason, never timed
+    assert pp[4096]["ns"] == [] and "context" in pp[4096]["skipped"]
+    assert [(t["depth"], len(t["step_ns"]), {len(r) for r in t["step_ns"]}) for t in g["decode"]] == \
+        [(0, 3, {3}), (8, 3, {3})]       # tg4: 3 token-to-token steps after the first token
+    pr = g["prompts"]
+    assert pr["tokens"] == [6] * 6 and pr["stop"] == ["max_tokens"] * 6
+    assert len(res["latencies_ns"]) == 6 * 5 == res["timed_runs"]
+    assert 0 < g["ttft_cold_ns"] and res["load_ms"] * 1e6 < g["ttft_cold_ns"]
+    assert res["peak_rss_kb"] > 0 and res["task"] == "generate"
+    # the accuracy pass: the generated tokens and the text set teacher-forced, in the outputs file
+    with np.load(board / res["accuracy"]["outputs_path"]) as z:
+        assert sorted(z.files) == ["gen_ids", "gen_offsets", "text_argmax", "text_nll"]
+        assert list(z["gen_offsets"]) == [0, 6, 12, 18, 24, 30, 36]
+        t = tinylm.token_set()
+        first = t["prompt_ids"][:t["prompt_offsets"][1]]
+        assert list(z["gen_ids"][:6]) == _numpy_greedy(first, 6)
+        assert z["text_nll"].size == len(t["text_ids"]) - (len(t["text_offsets"]) - 1)
+
+
+def test_the_agent_stops_at_eos_unless_told_not_to(board):
+    t = tinylm.token_set()
+    first = t["prompt_ids"][:t["prompt_offsets"][1]]
+    gen = _numpy_greedy(first, 2)
+    eos = gen[1]
+    for stop_at_eos, tokens in ((True, gen.index(eos) + 1), (False, 6)):
+        job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", eos=[eos], stop_at_eos=stop_at_eos,
+                                       accuracy=False)
+        run = run_agent(board, job=job)
+        assert run.returncode == 0, run.stderr
+        pr = run.event("result")["generate"]["prompts"]
+        assert pr["tokens"][0] == tokens and pr["stop"][0] == ("eos" if stop_at_eos else "max_tokens")
+
+
+def test_a_phase_stops_at_its_seconds(board):
+    job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", phase_max_seconds=0.001, repetitions=50,
+                                   accuracy=False)
+    run = run_agent(board, job=job)
+    assert run.returncode == 0, run.stderr
+    g = run.event("result")["generate"]
+    # each length still gets its first run; the repetitions stop once the phase's seconds are spent
+    for t in g["prefill"]:
+        assert t["stop"] == "phase_max_seconds" and 1 <= len(t["ns"]) < 50
+    assert all(t["stop"] == "phase_max_seconds" and len(t["step_ns"]) < 50 for t in g["decode"])
+    assert g["prompts"]["phase_stop"] == "phase_max_seconds" and len(g["prompts"]["tokens"]) < 6
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"max_new_tokens": 0}, "generate.max_new_tokens"),
+    ({"prompt_lengths": "32"}, "generate.prompt_lengths must be a list"),
+    ({"max_seconds": -1}, "generate.max_seconds"),
+])
+def test_a_malformed_generative_job_is_refused(board, bad, match):
+    job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", **bad)
+    run = run_agent(board, job=job)
+    assert run.returncode != 0 and match in str(run.event("error"))
+
+
+def test_energy_per_generation_through_the_power_protocol(board):
+    root = board / "root"
+    pb.fake_ina226(root, update_interval_ms=20)
+    pb.fake_thermal(root)
+    log = board / "model.log"
+    job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", power_tokens=16, accuracy=False)
+    job["power"] = {"sysfs_root": str(root), "sensor": "hwmon", "chip": "ina226", "sample_interval_s": 0.005,
+                    "idle_s": 0.3, "warmup_max_s": 0.3, "window_min_s": 0.4, "windows": 2}
+    model = pb.start_model(root, log, idle_w=3.0, k_w=4.0, interval=0.02)
+    try:
+        run = run_agent(board, job=job)
+    finally:
+        model.terminate()
+        model.wait()
+    assert run.returncode == 0, run.stderr
+    res = run.event("result")
+    assert res["generate"]["power_tokens_per_call"] == 16
+    from edgeeval.power.summary import summarize_power
+
+    p = res["power"]
+    s = summarize_power(p)
+    n = p["inferences_per_window"]
+    for w_ev, w in zip(p["windows"], s["windows"]):
+        truth = pb.model_energy(log, w_ev["t0_ns"], w_ev["t1_ns"])
+        assert w["e_total_mj"] == pytest.approx(truth / n * 1e3, rel=0.05)

@@ -1,0 +1,78 @@
+"""A language model end to end on the embedded `local` device through the CLI: the tiny generated
+decoder (fp32, int8, int4), its table, JSON, store, gates, detail view and report rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from edgeeval.testing import tinylm
+
+from .conftest import as_json, cli
+
+
+def test_tiny_decoder_deploys_on_local_with_every_figure(tmp_path, store):
+    recipe = tinylm.write_recipe(tmp_path, extra="gates: {max_perplexity_increase_pct: 25, min_token_agreement: 0.5}\n")
+    proc = cli("deploy", recipe, "--store", store)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(ln for ln in lines if ln.startswith("variant"))
+    for col in ("MB", "TTFT ms", "pp32 t/s", "tg t/s", "TPOT p90", "RSS", "ppl", "Δppl %", "agree", "gate"):
+        assert col in header, header
+    for v in ("fp32", "int8", "int4"):
+        row = next(ln for ln in lines if ln.startswith(v + " "))
+        assert row.rstrip().endswith("PASS"), row
+    rep = as_json(cli("results", "show", "1", "--store", store, "--json"))
+    assert rep["baseline"]["perplexity"] > 1
+    # figures about tokens are not credentials: the store's secret scrubber leaves every one of them
+    assert "[scrubbed]" not in json.dumps(rep)
+    by = {v["name"]: v for v in rep["variants"]}
+    for name, v in by.items():
+        g, q = v["generate"], v["quality"]
+        assert v["task"] == "generate" and v["status"] == "ok"
+        assert g["decode_tokens_per_s"]["value"] > 0 and g["decode_tokens_per_s"]["ci"][0] <= \
+            g["decode_tokens_per_s"]["value"] <= g["decode_tokens_per_s"]["ci"][1]
+        assert [r["tokens"] for r in g["prefill"]] == [8, 32] and all(r["tokens_per_s"] > 0 for r in g["prefill"])
+        assert [r["depth"] for r in g["decode"]] == [0, 16] and all(r["tokens_per_s"] > 0 for r in g["decode"])
+        assert g["ttft_cold_ms"] > g["ttft"]["p50"] > 0 and g["tokens_generated"] == 6 * 8
+        assert v["latency"]["n"] == 6 * 7 and v["peak_rss_mb"] > 0
+        assert q["perplexity"] > 1 and q["token_agreement"] >= 0.5 and q["token_agreement_positions"] == 48
+        # operations per generated token from the graph, achieved against a peak nobody declared
+        assert v["ops"]["unit"] == "operations per generated token" and v["ops"]["ops"] > 0
+        assert v["utilisation"]["achieved_gops"] > 0 and v["utilisation"]["fraction"] is None
+        assert v["utilisation"]["reason"]
+        # both quality gates held, no latency target stated: aligned; no thermal data (or a noisy window
+        # on a loaded CI box): not shown to fit the scenario
+        assert v["adaptation"]["stage"] == 2 and ("thermal" in v["adaptation"]["reason"]
+                                                  or "noisy" in v["adaptation"]["reason"]), v["adaptation"]
+    # the board ran the same fp32 file as the server: identical scores; the quantized ones differ
+    assert by["fp32"]["quality"]["perplexity_increase_pct"] == 0 and by["fp32"]["quality"]["token_agreement"] == 1
+    assert by["int4"]["quality"]["perplexity_increase_pct"] != 0
+    chain = by["int8"]["quality"]["loss_chain"]
+    assert chain["perplexity_controller"] > 0 and abs(chain["runtime_pct"]) < 1e-6   # same runtime, same numbers
+    assert by["int8"]["model_size_bytes"] < by["int4"]["model_size_bytes"] < by["fp32"]["model_size_bytes"]
+
+    detail = cli("results", "show", "1", "--store", store, "--detail")
+    assert detail.returncode == 0, detail.stderr
+    for label in ("TTFT cold", "TTFT warm", "pp32 tok/s", "tg8 @ depth 16", "KV cache", "perplexity change",
+                  "token agreement with fp32", "perplexity chain", "energy per token"):
+        assert label in detail.stdout, label
+
+    proc = cli("report", "--store", store, "--recipe", "tinylm", "-o", tmp_path / "r.csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert {r["variant"] for r in rows} == {"fp32", "int8", "int4"}
+    for r in rows:
+        assert float(r["decode_tokens_per_s"]) > 0 and float(r["ttft_ms"]) > 0 and float(r["perplexity"]) > 1
+        assert r["stage"] == "2" and r["scenario"] == "generate"
+
+
+def test_a_missed_generation_gate_exits_1_and_says_which(tmp_path, store):
+    recipe = tinylm.write_recipe(tmp_path, variants="  - {name: fp32, precision: fp32}\n",
+                                 extra="gates: {min_decode_tokens_per_s: 1.0e+9}\n")
+    proc = cli("deploy", recipe, "--store", store, "--json")
+    assert proc.returncode == 1, proc.stderr
+    v = as_json(proc)["variants"][0]
+    gate = next(g for g in v["gates"] if g["name"] == "min_decode_tokens_per_s")
+    assert gate["passed"] is False and 0 < gate["value"] < 1e9
+    assert v["adaptation"]["stage"] == 1 and "min_decode_tokens_per_s" in v["adaptation"]["reason"]
