@@ -83,6 +83,12 @@ class HuggingFaceSource(SourceKind):
         return build(recipe_path, only=only, progress=progress, target_facts=facts)
 
 
+@SOURCE_KINDS.register("gguf")
+class GgufSource(SourceKind):
+    """A causal language model as one GGUF file (recipes/generative.py); its reference, job and
+    evaluation are the generative ones (pipeline/generative.py), chosen by `source.generative`."""
+
+
 def source_kind(recipe) -> SourceKind:
     return SOURCE_KINDS[recipe.source.type]()
 

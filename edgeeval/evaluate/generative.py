@@ -45,21 +45,18 @@ def _tps_interval(rep_means_ns: list[float], confidence: float) -> tuple[list | 
 
 
 def _prefill(tests: list, confidence: float) -> list:
+    """llama-bench's pp: tokens ÷ the mean time of one prefill, a t-interval over the runs (as tg's)."""
     out = []
     for t in tests or []:
         ns = np.asarray(t.get("ns") or [], dtype=np.float64)
         row = {"tokens": int(t.get("tokens", 0)), "runs": int(ns.size), "tokens_per_s": None, "ci": None,
-               "mean_tokens_per_s": None, "std_tokens_per_s": None, "reason": t.get("skipped")}
+               "median_ms": None, "std_tokens_per_s": None, "reason": t.get("skipped")}
         if ns.size:
-            lat = latency_stats(ns, confidence=confidence)
             rate = row["tokens"] * 1e9 / ns
-            row.update(tokens_per_s=row["tokens"] / (lat["p50"] / 1e3), median_ms=lat["p50"],
-                       mean_tokens_per_s=float(rate.mean()),
+            row.update(tokens_per_s=float(row["tokens"] * 1e9 / ns.mean()), median_ms=float(np.median(ns)) / 1e6,
                        std_tokens_per_s=float(rate.std(ddof=1)) if ns.size > 1 else None)
-            if lat["p50_ci"]:
-                row["ci"] = [row["tokens"] / (lat["p50_ci"][1] / 1e3), row["tokens"] / (lat["p50_ci"][0] / 1e3)]
-            else:
-                row["reason"] = lat["reasons"].get("p50_ci")
+            ci, why = _tps_interval(list(ns / row["tokens"]), confidence)
+            row["ci"], row["reason"] = ci, row["reason"] or why
         out.append(row)
     return out
 

@@ -109,7 +109,7 @@ def tokenizer(recipe: Recipe):
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tok-"))
         try:
-            tok.save_pretrained(tmp)
+            tok.save_pretrained(tmp, legacy_format=False)   # tokenizer.json only, not a copy of the GGUF
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(tmp, folder)     # whole or not at all: a killed build leaves no half folder
         finally:
@@ -225,12 +225,13 @@ def quantize_int4(src: Path, dst: Path, settings: dict) -> dict:
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    from .quantize import _quiet
+    from .quantize import _quiet, excluded_nodes
 
+    exclude = excluded_nodes(src, settings.get("nodes_to_exclude")) or []
     with _quiet():
         q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=4, block_size=settings["block_size"],
                                  is_symmetric=settings["symmetric"],
-                                 accuracy_level=settings["accuracy_level"] or None)
+                                 accuracy_level=settings["accuracy_level"] or None, nodes_to_exclude=exclude)
         q.process()
         q.model.save_model_to_file(str(dst), use_external_data_format=False)
     return {"tool": "onnxruntime.quantization.matmul_nbits_quantizer.MatMulNBitsQuantizer"}

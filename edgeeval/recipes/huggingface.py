@@ -250,11 +250,13 @@ def quantize_int8(fp32_path: Path, out: Path, settings: dict) -> dict:
     except ImportError as exc:
         raise UserInputError(f"int8 for huggingface sources needs optimum[onnxruntime] ({exc}); "
                              "pip install -e '.[hf]'") from None
+    from .quantize import excluded_nodes
+
     name = settings["optimum_config"]
     make = getattr(AutoQuantizationConfig, name)
     wanted = {"is_static": False, "per_channel": settings.get("per_channel", True),
               "reduce_range": bool(settings.get("reduce_range")),
-              "nodes_to_exclude": settings.get("nodes_to_exclude"),
+              "nodes_to_exclude": excluded_nodes(fp32_path, settings.get("nodes_to_exclude")),
               "operators_to_quantize": settings.get("op_types_to_quantize")}
     accepted = inspect.signature(make).parameters          # arm64() has no reduce_range, for one
     refused = [k for k, v in wanted.items() if k not in accepted and v not in (None, False)]

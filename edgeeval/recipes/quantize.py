@@ -65,14 +65,37 @@ def pre_process(src: Path, dst: Path) -> dict:
         return {"pre_process": None, "pre_process_error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
-def _common(settings: dict) -> dict:
+def excluded_nodes(src: Path, patterns: list[str] | None) -> list[str] | None:
+    """`nodes_to_exclude` as node names: an entry with * ? or [ is a shell-style pattern matched against
+    the graph's node names (e.g. '*/mlp/down_proj/MatMul'); a pattern that matches nothing is an error."""
+    import fnmatch
+
+    if not patterns or not any(ch in p for p in patterns for ch in "*?["):
+        return patterns
+    import onnx
+
+    from ..errors import BuildError
+
+    names = [n.name for n in onnx.load(str(src), load_external_data=False).graph.node]
+    out: list[str] = []
+    for p in patterns:
+        hit = [n for n in names if fnmatch.fnmatchcase(n, p)] if any(ch in p for ch in "*?[") else [p]
+        if not hit:
+            sample = ", ".join(n for n in names[:200] if n)[:300]
+            raise BuildError(f"nodes_to_exclude pattern {p!r} matches no node of the model; its node names "
+                             f"look like: {sample}")
+        out += [n for n in hit if n not in out]
+    return out
+
+
+def _common(settings: dict, src: Path) -> dict:
     from onnxruntime.quantization import QuantType
 
     qtype = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
     return dict(per_channel=settings["per_channel"], reduce_range=settings["reduce_range"],
                 weight_type=qtype[settings["weight_type"]],
                 op_types_to_quantize=settings["op_types_to_quantize"],
-                nodes_to_exclude=settings["nodes_to_exclude"], use_external_data_format=False)
+                nodes_to_exclude=excluded_nodes(src, settings["nodes_to_exclude"]), use_external_data_format=False)
 
 
 def quantize_dynamic(src: Path, dst: Path, settings: dict) -> dict:
@@ -80,7 +103,7 @@ def quantize_dynamic(src: Path, dst: Path, settings: dict) -> dict:
     from onnxruntime.quantization import quantize_dynamic as qd
 
     with _quiet():
-        qd(str(src), str(dst), **_common(settings))
+        qd(str(src), str(dst), **_common(settings, src))
     return {"tool": "onnxruntime.quantization.quantize_dynamic"}
 
 
@@ -98,7 +121,7 @@ def quantize_static(src: Path, dst: Path, settings: dict, calibration: dict[str,
     try:
         with _quiet():
             qs(str(src), str(dst), reader, quant_format=fmt, activation_type=atype,
-               calibrate_method=method, **_common(settings))
+               calibrate_method=method, **_common(settings, src))
     except Exception as exc:
         raise BuildError(f"static quantization failed: {type(exc).__name__}: {exc}") from exc
     return {"tool": "onnxruntime.quantization.quantize_static", "calibration_samples_used": reader.samples}

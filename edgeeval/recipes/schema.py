@@ -185,7 +185,7 @@ _ONLY_FOR = {
     "reduce_range": ("int8-dynamic", "int8-static"),
     "weight_type": ("int8-dynamic", "int8-static"),
     "op_types_to_quantize": ("int8-dynamic", "int8-static"),
-    "nodes_to_exclude": ("int8-dynamic", "int8-static"),
+    "nodes_to_exclude": ("int8-dynamic", "int8-static", "int4"),
     "quant_format": ("int8-static",),
     "activation_type": ("int8-static",),
     "calibration_method": ("int8-static",),
@@ -213,7 +213,7 @@ class Variant(_Strict):
     calibration_method: Optional[Literal["minmax", "entropy", "percentile"]] = None  # default minmax
     calibration_samples: Optional[int] = Field(None, ge=1, le=100_000)  # default all (<= 200)
     op_types_to_quantize: Optional[list[str]] = None
-    nodes_to_exclude: Optional[list[str]] = None
+    nodes_to_exclude: Optional[list[str]] = None       # node names, or shell patterns ('*/mlp/down_proj/MatMul')
     keep_io_types: Optional[bool] = None               # fp16: default True (inputs/outputs stay float32)
     # huggingface sources: optimum's AutoQuantizationConfig; auto = from the target device's facts
     optimum_config: Optional[Literal["auto", "arm64", "avx2", "avx512", "avx512_vnni"]] = None
@@ -270,7 +270,7 @@ class Variant(_Strict):
         out: dict[str, Any] = {"precision": p}
         if p == "int4":
             out.update(block_size=self.block_size or 32, symmetric=True if self.symmetric is None else self.symmetric,
-                       accuracy_level=self.accuracy_level or 0)
+                       accuracy_level=self.accuracy_level or 0, nodes_to_exclude=self.nodes_to_exclude)
         if p == "fp16":
             out["keep_io_types"] = True if self.keep_io_types is None else self.keep_io_types
         if p.startswith("int8"):

@@ -15,7 +15,7 @@ from . import charts
 from .detector import change_points_many
 from .rows import latest_per_board
 from .stage import NAMES
-from .tables import with_ci
+from .tables import GENERATION_HEAD, generation_cells, with_ci
 
 VL_VERSION = "6.4"       # the Vega-Lite the specs are written for (charts.SCHEMA); vl-convert bundles it
 HISTORY_MIN_POINTS = 5
@@ -115,10 +115,12 @@ def render(doc: dict, store, *, cache_dir: Path | None = None, detector=None) ->
             "by_usd": plot(charts.ranking(proc["by_usd"], "perf_usd", "perf/$: inferences per second per USD", "inf/s per $")) if proc else None,
             "by_w": plot(charts.ranking(proc["by_w"], "perf_w", "perf/W: inferences per joule", "inf/J")) if proc else None,
             "util": plot(charts.utilisation(rs)), "history": plot(charts.history(hist)), "history_note": hist_note,
-            "history_series": len(hist)})
+            "history_series": len(hist),
+            "generation": [generation_cells(r) for r in rs if r.get("scenario") == "generate"]})
     env = jinja2.Environment(loader=jinja2.PackageLoader("edgeeval.report", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["f"] = lambda x, fmt="{:.4g}": "—" if x is None else fmt.format(x)
     env.globals["with_ci"] = with_ci
+    env.globals["generation_head"] = GENERATION_HEAD
     return env.get_template("report.html.j2").render(
         doc=doc, models=models, plots=plots, stage_names=NAMES, bundle=js_bundle(cache_dir).replace("</script", "<\\/script"))

@@ -83,6 +83,26 @@ def summary_cells(r: dict) -> list:
             gate_text(r), f"{r.get('stage')} {r.get('stage_name')}" if r.get("stage") is not None else "—", flags(r)]
 
 
+GENERATION_HEAD = ["board", "variant", "TTFT ms", "TTFT cold ms", "pp t/s", "tg t/s [95%]", "ppl",
+                   "Δppl % [95%]", "agree", "J/tok"]
+
+
+def generation_cells(r: dict) -> list:
+    """A language model's row (rows.py's generative columns): TTFT, llama-bench pp/tg, quality, energy."""
+    pp = (f"{f(r.get('prefill_tokens_per_s'), '{:.0f}')} @{r['prefill_tokens']}"
+          if r.get("prefill_tokens") is not None else "—")
+    return [r["device"], r["variant"], f(r.get("ttft_ms"), "{:.4g}"), f(r.get("ttft_cold_ms"), "{:.4g}"), pp,
+            with_ci(r.get("decode_tokens_per_s"), r.get("decode_tokens_per_s_ci_low"), r.get("decode_tokens_per_s_ci_high")),
+            f(r.get("perplexity"), "{:.3f}"),
+            with_ci(r.get("perplexity_increase_pct"), r.get("perplexity_increase_ci_low_pct"),
+                    r.get("perplexity_increase_ci_high_pct")),
+            f(r.get("token_agreement"), "{:.3f}"), f(r.get("energy_per_token_j"), "{:.3g}")]
+
+
+def is_generation(rs: list[dict]) -> bool:
+    return any(r.get("scenario") == "generate" for r in rs)
+
+
 def rank_text(e: dict, key: str) -> str:
     return f"{e[key + '_rank']}{'=' if e.get(key + '_tied') else ''}"
 
@@ -132,6 +152,11 @@ def to_markdown(doc: dict) -> str:
     for recipe in sorted({r["recipe"] for r in latest}):
         rs = [r for r in latest if r["recipe"] == recipe]
         out += [f"## {recipe}", "", table(SUMMARY_HEAD, [summary_cells(r) for r in rs]), ""]
+        if is_generation(rs):
+            out += ["### Generation", "", "p50/p90 above are the decode step (token to token) and inf/s decode "
+                    "tokens/s; pp: prefill tokens/s at the longest prompt timed; Δppl: perplexity change against "
+                    "the server fp32; agree: fp32 picks the same next token along this variant's generations.", "",
+                    table(GENERATION_HEAD, [generation_cells(r) for r in rs if r.get("scenario") == "generate"]), ""]
         out += ["### Adaptation stage", "",
                 table(["board", "variant", "stage", "why not the next"],
                       [[r["device"], r["variant"], f"{r['stage']} {r['stage_name']}" if r.get("stage") is not None else "—",

@@ -113,6 +113,8 @@ def test_the_agent_runs_the_llama_bench_tests_and_the_prompt_set(board):
     assert pr["tokens"] == [6] * 6 and pr["stop"] == ["max_tokens"] * 6
     assert len(res["latencies_ns"]) == 6 * 5 == res["timed_runs"]
     assert 0 < g["ttft_cold_ns"] and res["load_ms"] * 1e6 < g["ttft_cold_ns"]
+    # cold start = load + first inference (prefill + first token) = the cold TTFT, counted once
+    assert (res["load_ms"] + res["first_inference_ms"]) * 1e6 == pytest.approx(g["ttft_cold_ns"], abs=1)
     assert res["peak_rss_kb"] > 0 and res["task"] == "generate"
     # the accuracy pass: the generated tokens and the text set teacher-forced, in the outputs file
     with np.load(board / res["accuracy"]["outputs_path"]) as z:

@@ -54,7 +54,9 @@ def test_decode_rate_prefill_and_ttft_follow_their_definitions():
     assert lo <= g["decode_tokens_per_s"]["value"] <= hi and g["decode_tokens_per_s"]["prompts"] == 6
     pp = g["prefill"]
     assert pp[0]["tokens"] == 32 and pp[0]["runs"] == 8
-    assert pp[0]["tokens_per_s"] == pytest.approx(32 / (pp[0]["median_ms"] / 1e3))
+    ns = np.array(ev["generate"]["prefill"][0]["ns"], dtype=float)
+    assert pp[0]["tokens_per_s"] == pytest.approx(32e9 / ns.mean()) and pp[0]["median_ms"] == np.median(ns) / 1e6
+    assert pp[0]["ci"][0] < pp[0]["tokens_per_s"] < pp[0]["ci"][1]
     assert pp[1]["tokens_per_s"] is None and pp[1]["reason"] == "beyond the context"
     tg = g["decode"][0]
     assert tg["tokens_per_s"] == pytest.approx(21 / (7 * (100_000 + 120_000 + 110_000)) * 1e9)
@@ -130,3 +132,18 @@ def test_a_board_claiming_more_decode_steps_than_tokens_is_refused():
     del ev["generate"]["ttft_cold_ns"]
     with pytest.raises(BoardProtocolError, match="ttft_cold_ns"):
         check_result(ev, _job(), "board1", 60)
+
+
+def test_operations_per_token_are_counted_by_hand_on_the_tiny_decoder(tmp_path):
+    """2 x the weight MACs per token: per layer q, k, v, o (64x64) and up/down (64x128), then the
+    output head (64x96); the same after int4 quantization."""
+    from edgeeval.pipeline.generative import ops_per_token
+    from edgeeval.recipes.generative import quantize_int4
+    from edgeeval.testing import tinylm
+
+    hand = 2 * (tinylm.LAYERS * (4 * 64 * 64 + 2 * 64 * 128) + 64 * tinylm.VOCAB)
+    fp32 = tinylm.build(tmp_path / "lm.onnx")
+    got = ops_per_token(fp32)
+    assert got["ops"] == hand and got["complete"] is False and "attention" in got["basis"]
+    quantize_int4(fp32, tmp_path / "int4.onnx", {"block_size": 32, "symmetric": True, "accuracy_level": 0})
+    assert ops_per_token(tmp_path / "int4.onnx")["ops"] == hand

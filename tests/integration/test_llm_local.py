@@ -76,3 +76,19 @@ def test_a_missed_generation_gate_exits_1_and_says_which(tmp_path, store):
     gate = next(g for g in v["gates"] if g["name"] == "min_decode_tokens_per_s")
     assert gate["passed"] is False and 0 < gate["value"] < 1e9
     assert v["adaptation"]["stage"] == 1 and "min_decode_tokens_per_s" in v["adaptation"]["reason"]
+
+
+def test_a_language_model_runs_in_a_farm_campaign_and_keeps_a_history(tmp_path, store):
+    recipe = tinylm.write_recipe(tmp_path, variants="  - {name: fp32, precision: fp32}\n"
+                                 "  - {name: int4, precision: int4}\n")
+    (tmp_path / "plan.yaml").write_text(f"name: llm\nmatrix:\n  - recipe: {recipe.name}\n    devices: [local]\n")
+    for night in ("n1", "n2"):
+        proc = cli("farm", "run", tmp_path / "plan.yaml", "--store", store, "--campaign", night, "--json")
+        assert proc.returncode == 0, proc.stderr
+    hist = as_json(cli("results", "history", "--recipe", "tinylm", "--device", "local", "--store", store,
+                       "--metric", "throughput", "--json"))
+    by = {v["variant"]: v for v in hist["variants"]}
+    assert sorted(by) == ["fp32", "int4"]
+    # the series is decode tokens/s, one point a night, each a campaign's own run
+    for v in by.values():
+        assert [p["campaign"] for p in v["points"]] == ["n1", "n2"] and all(p["value"] > 0 for p in v["points"])

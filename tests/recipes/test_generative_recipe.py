@@ -31,8 +31,11 @@ def test_the_shipped_recipe_reads_and_names_its_settings():
     r = load_recipe(ROOT / "recipes" / "smollm2-135m.yaml")
     assert r.source.generative and r.data.type == "prompts" and r.data.chunk_tokens == 256
     assert [v.settings() for v in r.variants][2] == {"precision": "int4", "block_size": 32, "symmetric": True,
-                                                     "accuracy_level": 0}
+                                                     "accuracy_level": 0, "nodes_to_exclude": None}
+    assert r.variants[1].settings()["nodes_to_exclude"] == ["*/mlp/down_proj/MatMul"]
     assert r.run.generate.prompt_lengths == [32, 128, 512] and r.gates.min_token_agreement == 0.8
+    # the int4 variant declares its own quality bar, the rest of the recipe's gates hold for it
+    assert r.gates_for("int4").max_perplexity_increase_pct == 25 and r.gates_for("int8").max_perplexity_increase_pct == 10
 
 
 def test_tiny_decoder_recipe_builds_token_data_and_int4(tmp_path):
@@ -98,3 +101,25 @@ def test_a_tokens_eval_set_is_checked(tmp_path):
     np.savez(tmp_path / "tokens.npz", prompt_ids=np.arange(5))
     with pytest.raises(UserInputError, match=r"lacks \['prompt_offsets', 'text_ids', 'text_offsets'\]"):
         build(path)
+
+
+def test_nodes_to_exclude_patterns_select_nodes_and_a_stray_one_is_an_error(tmp_path):
+    import onnx
+
+    from edgeeval.errors import BuildError
+    from edgeeval.recipes.quantize import excluded_nodes
+
+    model = tinylm.build(tmp_path / "m.onnx")
+    assert excluded_nodes(model, ["q0_proj", "k1_proj"]) == ["q0_proj", "k1_proj"]       # names pass as they are
+    assert excluded_nodes(model, ["up?_proj", "up0_proj"]) == ["up0_proj", "up1_proj"]
+    with pytest.raises(BuildError, match="'\\*/down_proj' matches no node"):
+        excluded_nodes(model, ["*/down_proj"])
+    path = tinylm.write_recipe(tmp_path, variants="  - {name: fp32, precision: fp32}\n"
+                               "  - {name: int8, precision: int8-dynamic, nodes_to_exclude: ['up*_proj', 'down*_proj']}\n"
+                               "  - {name: int4, precision: int4, nodes_to_exclude: ['up*_proj']}\n")
+    res = build(path)
+    by = {v.name: onnx.load(str(v.path)).graph for v in res.variants}
+    int8_float = {n.name for n in by["int8"].node if n.op_type == "MatMul"}
+    assert {"up0_proj", "up1_proj", "down0_proj", "down1_proj"} <= int8_float and "q0_proj" not in int8_float
+    int4_float = {n.name for n in by["int4"].node if n.op_type == "MatMul"}
+    assert {"up0_proj", "up1_proj"} <= int4_float and "down0_proj" not in int4_float
