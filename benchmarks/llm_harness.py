@@ -6,7 +6,7 @@ Each round runs both, each a fresh process pinned to the same CPU, order rotated
 mean(agent tok/s) ÷ mean(bare tok/s) over rounds with a paired-bootstrap 95% interval.
 Target: ≥ 0.98 (met when the interval's lower bound is).
 
-    PYTHONPATH=. python benchmarks/llm_harness.py [--rounds 20] [--prompts 4] [--tokens 24] [--model tiny]
+    PYTHONPATH=. python benchmarks/llm_harness.py [--rounds 40] [--prompts 4] [--tokens 24] [--model tiny]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from _llm import agent_run, bare_run, setup  # noqa: E402
 
 
 def main() -> None:
-    a, models, eval_set = setup(rounds=20)
+    a, models, eval_set = setup(rounds=40)
     fp32 = models["fp32"]
     run = {"agent": lambda: agent_run(fp32, eval_set, a.prompts, a.tokens),
            "bare": lambda: bare_run(fp32, eval_set, a.prompts, a.tokens)}

@@ -16,6 +16,13 @@ def pytest_configure(config):
     os.environ["HF_HUB_OFFLINE"] = "1"
 
 
+def pytest_unconfigure(config):
+    # the session's artifacts and board caches (the real LLM's alone are ~2 GB) go with it
+    import shutil
+
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def sshd_lab(tmp_path_factory):
     """An SSHDLab (real /usr/sbin/sshd children); skipped when openssh-server is absent."""
