@@ -111,12 +111,26 @@ def max_context(recipe, fp32_path: Path) -> int:
     return 2048
 
 
+def _check_prompts_fit(recipe, eval_path: Path, ctx: int) -> None:
+    """Every prompt leaves room for at least one generated token in the model's context."""
+    with np.load(eval_path, allow_pickle=False) as z:
+        lengths = np.diff(np.asarray(z["prompt_offsets"], dtype=np.int64))
+    if len(lengths) and int(lengths.max()) >= ctx:
+        from ..errors import UserInputError
+
+        where = recipe.line("data", "prompts" if recipe.data.type == "prompts" else "path")
+        raise UserInputError(f"{where}: field data: prompt {int(lengths.argmax())} has {int(lengths.max())} tokens, "
+                             f"no room to generate in the model's {ctx}-token context; shorten it (or set "
+                             "run.generate.max_context if the model takes more)")
+
+
 def reference(p, built, say) -> GenerativeReference:
     from ..reference.cache import cached_outputs
 
     say("phase", {"phase": "baseline"})
     model, ev = built.fp32, built.eval_set
     ctx = max_context(p.recipe, model.path)
+    _check_prompts_fit(p.recipe, ev.path, ctx)     # before any board is leased or connected
     c = cached_outputs(f"lm_{model.sha256}_{ev.sha256}_{ctx}", lambda: text_pass(model.path, ev.path, ctx))
     with np.load(ev.path, allow_pickle=False) as z:
         offsets = np.asarray(z["text_offsets"], dtype=np.int64)

@@ -92,3 +92,14 @@ def test_a_language_model_runs_in_a_farm_campaign_and_keeps_a_history(tmp_path, 
     # the series is decode tokens/s, one point a night, each a campaign's own run
     for v in by.values():
         assert [p["campaign"] for p in v["points"]] == ["n1", "n2"] and all(p["value"] > 0 for p in v["points"])
+
+
+def test_a_prompt_longer_than_the_context_is_a_user_error(tmp_path, store):
+    recipe = tinylm.write_recipe(tmp_path, variants="  - {name: fp32, precision: fp32}\n")
+    recipe.write_text(recipe.read_text().replace("warmup: 1}", "warmup: 1, max_context: 9}"))
+    proc = cli("deploy", recipe, "--store", store)
+    assert proc.returncode == 2, proc.stderr
+    line = next(ln for ln in proc.stderr.splitlines() if "field data" in ln)
+    assert "tinylm.yaml:3" in line and "9 tokens" in line and "9-token context" in line, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "connect" not in proc.stdout + proc.stderr      # found before any board was leased or connected
