@@ -158,7 +158,7 @@ def build(recipe_path: Path | str, only: list[str] | None = None, force: bool = 
 
     data_entry = hit(data_key)
     if data_entry is None:
-        say("preparing eval and calibration sets")
+        say("preparing the eval set" if recipe.source.generative else "preparing eval and calibration sets")
         data_entry = state.build_data(data_key)
     _check_calibration_samples(recipe, selected, data_entry["meta"])
     _check_calibration_source(recipe, selected, data_entry["meta"])

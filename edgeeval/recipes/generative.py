@@ -19,10 +19,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +109,9 @@ def tokenizer(recipe: Recipe):
         raise UserInputError(f"{recipe.line('source')}: field source: {why}")
     folder = paths.tokenizers_dir() / cache.FileHashes().sha256(p)[:24]
     if not (folder / "tokenizer_config.json").is_file():
-        tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
+        with _quiet_export() as hush:
+            hush()
+            tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tok-"))
         try:
@@ -117,31 +123,65 @@ def tokenizer(recipe: Recipe):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
+_CHATTY = ("torch", "torchao", "transformers", "optimum", "onnx", "onnxscript", "accelerate")
+
+
+@contextlib.contextmanager
+def _quiet_export():
+    """transformers, torch and optimum print tracer warnings, progress bars and their own notes while
+    a GGUF is read and exported; the build's own lines say what happens (EDGEEVAL_DEBUG=1 shows them).
+    Yields `hush()`: call it after the imports, to quiet the loggers they created."""
+    if os.environ.get("EDGEEVAL_DEBUG"):
+        yield lambda: None
+        return
+    saved: dict = {}
+
+    def hush() -> None:
+        for name in list(logging.root.manager.loggerDict):
+            if name.split(".")[0] in _CHATTY and name not in saved:
+                lg = logging.getLogger(name)
+                saved[name] = lg.level
+                lg.setLevel(logging.ERROR)
+
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):      # progress bars write to sys.stderr
+            warnings.simplefilter("ignore")
+            hush()
+            yield hush
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def export_fp32(recipe: Recipe, tmp: Path) -> Path:
     """transformers (GGUF → fp32 PyTorch) then optimum (text-generation-with-past) → tmp/onnx/model.onnx."""
     _offline()
     p, why = gguf_file(recipe)
     if p is None:
         raise UserInputError(f"{recipe.line('source')}: field source: {why}")
-    try:
-        import torch
-        from optimum.exporters.onnx import main_export
-        from transformers import AutoModelForCausalLM
-    except ImportError as exc:
-        raise UserInputError(f"{recipe.line('source')}: field source: a gguf source needs the llm extra "
-                             f"({exc.name or exc} is missing); pip install -e '.[llm]'") from None
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, torch_dtype=torch.float32)
-    except Exception as exc:
-        raise BuildError(f"{recipe.line('source')}: transformers could not read {p.name} "
-                         f"({type(exc).__name__}: {str(exc)[:300]})") from exc
-    folder = tmp / "hf"
-    model.save_pretrained(folder)
-    tokenizer(recipe).save_pretrained(folder)
-    del model
-    out = tmp / "onnx"
-    main_export(str(folder), output=str(out), task="text-generation-with-past", opset=max(recipe.export.opset, 14),
-                library_name="transformers", do_validation=False, no_post_process=False)
+    with _quiet_export() as hush:
+        try:
+            import torch
+            from optimum.exporters.onnx import main_export
+            from transformers import AutoModelForCausalLM
+        except ImportError as exc:
+            raise UserInputError(f"{recipe.line('source')}: field source: a gguf source needs the llm extra "
+                                 f"({exc.name or exc} is missing); pip install -e '.[llm]'") from None
+        hush()
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, dtype=torch.float32)
+        except Exception as exc:
+            raise BuildError(f"{recipe.line('source')}: transformers could not read {p.name} "
+                             f"({type(exc).__name__}: {str(exc)[:300]})") from exc
+        folder = tmp / "hf"
+        model.save_pretrained(folder)
+        tokenizer(recipe).save_pretrained(folder)
+        del model
+        out = tmp / "onnx"
+        main_export(str(folder), output=str(out), task="text-generation-with-past",
+                    opset=max(recipe.export.opset, 14), library_name="transformers", do_validation=False,
+                    no_post_process=False)
     onnx_path = out / "model.onnx"
     if not onnx_path.is_file():
         raise BuildError(f"{recipe.line('source')}: optimum wrote no model.onnx into {out}")
