@@ -103,8 +103,9 @@ def _ppl(nll) -> float | None:
     return float(np.exp(nll.mean())) if nll.size else None
 
 
-def _paired_ppl_change(nll_v, nll_ref, offsets, confidence: float) -> tuple[list | None, str | None]:
-    """Bootstrap over text sequences of 100·(ppl_v / ppl_ref − 1)."""
+def paired_ppl_change(nll_v, nll_ref, offsets, confidence: float) -> tuple[list | None, str | None]:
+    """Bootstrap over text sequences of 100·(ppl_v / ppl_ref − 1): the change of a variant against the
+    server fp32, or of one run against another (regress/compare.py)."""
     if offsets is None or len(offsets) < 3:
         return None, "fewer than 2 text sequences: no interval"
     off = np.asarray(offsets, dtype=np.int64)
@@ -138,7 +139,7 @@ def _quality(device, baseline, controller, confidence: float) -> dict:
         raise ValueError(f"the board scored {nll_v.size} text tokens, the reference {nll_r.size}")
     q["perplexity_fp32"] = _ppl(nll_r)
     q["perplexity_increase_pct"] = round(100.0 * (q["perplexity"] / q["perplexity_fp32"] - 1.0), 9)
-    q["perplexity_increase_ci"], w = _paired_ppl_change(nll_v, nll_r, baseline.get("text_offsets"), confidence)
+    q["perplexity_increase_ci"], w = paired_ppl_change(nll_v, nll_r, baseline.get("text_offsets"), confidence)
     if w:
         why["perplexity_increase_ci"] = w
     q["text_top1_agreement"] = float(np.mean(np.asarray(device["text_argmax"]) == np.asarray(baseline["text_argmax"])))

@@ -38,10 +38,11 @@ class Thresholds:
     accuracy_pt: float = 0.5
     cosine: float = 0.001
     energy: float = 0.05
+    perplexity: float = 0.01      # language models: relative
 
     def describe(self) -> str:
         return (f"latency/throughput ±{self.perf * 100:g}%, energy ±{self.energy * 100:g}%, "
-                f"accuracy ±{self.accuracy_pt:g} pt, cosine ±{self.cosine:g}")
+                f"accuracy ±{self.accuracy_pt:g} pt, cosine ±{self.cosine:g}, perplexity ±{self.perplexity * 100:g}%")
 
 
 @dataclass
@@ -203,6 +204,27 @@ def _fidelity_metric(a: Side, b: Side, th: Thresholds, same_data: bool, confiden
     return _metric("cosine_mean", "", "diff", float(ca.mean()), float(cb.mean()), r["diff"], ci, rule, method)
 
 
+def _perplexity_metric(a: Side, b: Side, th: Thresholds, same_data: bool, confidence: float) -> dict:
+    """A language model's quality, run against run: the perplexity ratio B/A on the same text pieces,
+    a paired bootstrap over the pieces (evaluate/generative.py)."""
+    from ..evaluate.generative import paired_ppl_change
+
+    rule = Rule("up", th.perplexity)
+    method = "perplexity ratio on the same text pieces, paired bootstrap over pieces"
+    if not same_data:
+        return _skip("perplexity", "", "ratio", rule, method, "the two runs scored different text sets")
+    da, db, base = a.raw("device_outputs"), b.raw("device_outputs"), a.raw("baseline_outputs")
+    if not (da and db and base) or "text_nll" not in da or "text_nll" not in db or "text_offsets" not in base:
+        return _skip("perplexity", "", "ratio", rule, method, "a side has no stored text scores")
+    na, nb = np.asarray(da["text_nll"], np.float64), np.asarray(db["text_nll"], np.float64)
+    if na.shape != nb.shape:
+        return _skip("perplexity", "", "ratio", rule, method, f"the sides scored {na.size} and {nb.size} tokens")
+    pa, pb = float(np.exp(na.mean())), float(np.exp(nb.mean()))
+    ci, why = paired_ppl_change(nb, na, base["text_offsets"], confidence)
+    return _metric("perplexity", "", "ratio", pa, pb, pb / pa, None if ci is None else [1 + ci[0] / 100, 1 + ci[1] / 100],
+                   rule, method, reason=why)
+
+
 def _energy_metric(a: Side, b: Side, th: Thresholds, run_cv: dict, confidence: float, df: dict) -> dict:
     rule = Rule("up", th.energy)
     ea = (a.summary.get("power") or {}).get("e_total_mj") or {}
@@ -231,8 +253,11 @@ def compare_variant(a: Side, b: Side, *, thresholds: Thresholds | None = None, r
     sa, sb = identity.software_key(a.run, a.variant), identity.software_key(b.run, b.variant)
     same_data = sa["dataset_sha256"] == sb["dataset_sha256"] and sa["dataset_sha256"] is not None
     metrics = _perf_metrics(a, b, th, run_cv, confidence, seed, run_df)
-    metrics.append(_accuracy_metric(a, b, th, same_data, confidence))
-    metrics.append(_fidelity_metric(a, b, th, same_data, confidence))
+    if a.summary.get("task") == "generate" or b.summary.get("task") == "generate":   # a language model
+        metrics.append(_perplexity_metric(a, b, th, same_data, confidence))
+    else:
+        metrics.append(_accuracy_metric(a, b, th, same_data, confidence))
+        metrics.append(_fidelity_metric(a, b, th, same_data, confidence))
     metrics.append(_energy_metric(a, b, th, run_cv, confidence, run_df))
     flags = [f"A: {f}" for f in a.flags()] + [f"B: {f}" for f in b.flags()]
     if flags:  # a disturbed window says nothing about the model: never a regression, reported as such

@@ -103,3 +103,21 @@ def test_a_prompt_longer_than_the_context_is_a_user_error(tmp_path, store):
     assert "tinylm.yaml:3" in line and "9 tokens" in line and "9-token context" in line, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "connect" not in proc.stdout + proc.stderr      # found before any board was leased or connected
+
+
+def test_compare_two_runs_of_a_language_model_tells_a_perplexity_change(tmp_path, store):
+    recipe = tinylm.write_recipe(tmp_path, variants="  - {name: int4, precision: int4, block_size: 32}\n")
+    assert cli("deploy", recipe, "--store", store).returncode == 0
+    recipe.write_text(recipe.read_text().replace("block_size: 32", "block_size: 16"))   # a different 4-bit model
+    assert cli("deploy", recipe, "--store", store).returncode == 0
+    doc = as_json(cli("results", "compare", "1", "2", "--store", store, "--json"))
+    v = doc["variants"][0]
+    m = {x["metric"]: x for x in v["metrics"]}
+    assert "top1" not in m and "cosine_mean" not in m          # a language model is compared on its own terms
+    ppl = m["perplexity"]
+    assert ppl["change"] == ppl["b"] / ppl["a"] != 1 and ppl["ci"][0] <= ppl["change"] <= ppl["ci"][1]
+    assert ppl["verdict"] in ("regressed", "improved", "unchanged", "inconclusive")
+    assert any("model" in str(c) for c in v["software_changes"]), v["software_changes"]   # the model changed
+    same = as_json(cli("results", "compare", "1", "1", "--store", store, "--json"))
+    p = next(x for x in same["variants"][0]["metrics"] if x["metric"] == "perplexity")
+    assert p["change"] == 1 and p["ci"] == [1, 1] and p["verdict"] == "unchanged"
