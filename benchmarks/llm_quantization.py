@@ -27,13 +27,13 @@ CONTEXT = 2048
 
 
 def quality(models: dict[str, Path], eval_set: Path, new_tokens: int) -> dict:
-    from edgeeval.agent.edgeeval_agent.runners.generative import greedy
-    from edgeeval.pipeline.generative import GenerativeReference, _decoder, _ragged, text_pass
+    from edgeeval.agent.edgeeval_agent.runners.generative import greedy, ragged
+    from edgeeval.pipeline.generative import GenerativeReference, _decoder, text_pass
 
     ref_nll = text_pass(models["fp32"], eval_set, CONTEXT)[0]["text_nll"]
-    ref = GenerativeReference(SimpleNamespace(), models["fp32"], eval_set, CONTEXT)
     with np.load(eval_set) as z:
-        prompts = _ragged(z, "prompt")
+        prompts = ragged(z, "prompt")
+    ref = GenerativeReference(SimpleNamespace(), models["fp32"], eval_set, CONTEXT, prompts)
     out = {}
     for name, path in models.items():
         nll = text_pass(path, eval_set, CONTEXT)[0]["text_nll"]

@@ -40,7 +40,7 @@ def generative_table(report: dict):
     from rich.table import Table
 
     variants = report.get("variants") or []
-    pp = next((_largest_prefill(v.get("generate") or {}) for v in variants if _largest_prefill(v.get("generate") or {})), None)
+    pp = next(filter(None, (_largest_prefill(v.get("generate") or {}) for v in variants)), None)
     pp_head = f"pp{pp['tokens']} t/s" if pp else "pp t/s"
     energy = any((v.get("generate") or {}).get("energy_per_token_j") is not None for v in variants)
     t = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)

@@ -152,3 +152,39 @@ def utilisation(ops: dict | None, throughput_ips: float | None, precision: str |
     out["peak_gops"] = float(peaks[cls])
     out["fraction"] = out["achieved_gops"] / out["peak_gops"]
     return out
+
+
+def ops_per_token(path) -> dict:
+    """Multiply-accumulates per generated token in the weight matmuls (MatMul/Gemm with a constant
+    weight, MatMulNBits): ×2 = operations. Attention over the cache grows with the context and is
+    left out (said in the basis)."""
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    # constant tensors and their shapes: initializers, and what weight-only ops make of them (a tied
+    # output head reads the embedding through a Transpose; quantized weights through DequantizeLinear)
+    shapes = {t.name: list(t.dims) for t in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].t.dims:
+            shapes[n.output[0]] = list(n.attribute[0].t.dims)
+        elif n.input and n.input[0] in shapes and n.op_type in ("Transpose", "Cast", "Identity", "DequantizeLinear"):
+            s = shapes[n.input[0]]
+            if n.op_type == "Transpose":
+                perm = next((list(a.ints) for a in n.attribute if a.name == "perm"), list(range(len(s)))[::-1])
+                s = [s[i] for i in perm]
+            shapes[n.output[0]] = s
+    macs = 0
+    for n in m.graph.node:
+        if n.op_type in ("MatMul", "Gemm", "MatMulInteger") and len(n.input) > 1 and n.input[1] in shapes:
+            s = shapes[n.input[1]]
+            if len(s) == 2:
+                macs += s[0] * s[1]
+        elif n.op_type == "MatMulNBits":
+            a = {x.name: x.i for x in n.attribute}
+            macs += a.get("K", 0) * a.get("N", 0)
+    if not macs:
+        return {"ops": None, "reason": "no weight matmul found in the decoder graph"}
+    return {"ops": 2 * macs, "unit": "operations per generated token", "complete": False,
+            "basis": "weight matmuls (MatMul/Gemm with constant weights, the tied output head included, MatMulNBits) "
+                     "per token; attention over "
+                     "the KV cache (grows with context) not counted"}

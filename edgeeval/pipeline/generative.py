@@ -24,20 +24,15 @@ def _decoder(path: Path):
     return d
 
 
-def _ragged(z, name: str) -> list[np.ndarray]:
-    ids, off = np.asarray(z[f"{name}_ids"], dtype=np.int64), np.asarray(z[f"{name}_offsets"], dtype=np.int64)
-    return [ids[a:b] for a, b in zip(off[:-1], off[1:])]
-
-
 def text_pass(model_path: Path, eval_path: Path, max_context: int) -> tuple[dict, list, dict]:
     """Teacher-forced NLL and argmax over the text set (the cache's compute() shape)."""
     import onnxruntime
 
-    from ..agent.edgeeval_agent.runners.generative import teacher_forced
+    from ..agent.edgeeval_agent.runners.generative import ragged, teacher_forced
 
     d = _decoder(model_path)
     with np.load(eval_path, allow_pickle=False) as z:
-        texts = _ragged(z, "text")
+        texts = ragged(z, "text")
     nll, top = zip(*(teacher_forced(d, t[:max_context]) for t in texts))
     out = {"text_nll": np.concatenate(nll), "text_argmax": np.concatenate(top)}
     return out, list(out), {"runtime_version": onnxruntime.__version__, "providers": d.providers_used(),
@@ -53,6 +48,7 @@ class GenerativeReference:
     fp32_path: Path
     eval_path: Path
     max_context: int
+    prompts: list = field(default_factory=list)     # the eval set's prompts (token ids), read once
     controller: dict = field(default_factory=dict)
     labels: None = None
     accuracy: None = None
@@ -83,16 +79,14 @@ class GenerativeReference:
 
         if self._fp32 is None:
             self._fp32 = _decoder(self.fp32_path)
-        with np.load(self.eval_path, allow_pickle=False) as z:
-            prompts = _ragged(z, "prompt")
         out = []
         for i, (a, b) in enumerate(zip(gen_offsets[:-1], gen_offsets[1:])):
             g = np.asarray(gen_ids[a:b], dtype=np.int64)
             if not g.size:
                 continue
-            seq = np.concatenate([prompts[i], g])   # the last token's prediction is not needed
+            seq = np.concatenate([self.prompts[i], g])   # the last token's prediction is not needed
             _, top = teacher_forced(self._fp32, seq)
-            out.append(top[len(prompts[i]) - 1:])
+            out.append(top[len(self.prompts[i]) - 1:])
         return np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
 
 
@@ -111,10 +105,9 @@ def max_context(recipe, fp32_path: Path) -> int:
     return 2048
 
 
-def _check_prompts_fit(recipe, eval_path: Path, ctx: int) -> None:
+def _check_prompts_fit(recipe, prompts: list, ctx: int) -> None:
     """Every prompt leaves room for at least one generated token in the model's context."""
-    with np.load(eval_path, allow_pickle=False) as z:
-        lengths = np.diff(np.asarray(z["prompt_offsets"], dtype=np.int64))
+    lengths = np.array([len(x) for x in prompts], dtype=np.int64)
     if len(lengths) and int(lengths.max()) >= ctx:
         from ..errors import UserInputError
 
@@ -125,20 +118,22 @@ def _check_prompts_fit(recipe, eval_path: Path, ctx: int) -> None:
 
 
 def reference(p, built, say) -> GenerativeReference:
+    from ..agent.edgeeval_agent.runners.generative import ragged
     from ..reference.cache import cached_outputs
 
     say("phase", {"phase": "baseline"})
     model, ev = built.fp32, built.eval_set
     ctx = max_context(p.recipe, model.path)
-    _check_prompts_fit(p.recipe, ev.path, ctx)     # before any board is leased or connected
-    c = cached_outputs(f"lm_{model.sha256}_{ev.sha256}_{ctx}", lambda: text_pass(model.path, ev.path, ctx))
     with np.load(ev.path, allow_pickle=False) as z:
+        prompts = ragged(z, "prompt")
         offsets = np.asarray(z["text_offsets"], dtype=np.int64)
-        ends = np.minimum(np.diff(offsets), ctx) - 1     # tokens scored per sequence (cut at the context)
+    _check_prompts_fit(p.recipe, prompts, ctx)     # before any board is leased or connected
+    c = cached_outputs(f"lm_{model.sha256}_{ev.sha256}_{ctx}", lambda: text_pass(model.path, ev.path, ctx))
+    ends = np.minimum(np.diff(offsets), ctx) - 1     # tokens scored per sequence (cut at the context)
     outputs = {**c.outputs, "text_offsets": np.concatenate([[0], np.cumsum(ends)]).astype(np.int64)}
     base = SimpleNamespace(outputs=outputs, output_names=list(outputs), model_sha256=model.sha256,
                            dataset_sha256=ev.sha256, cached=c.cached, labels=None)
-    ref = GenerativeReference(base, model.path, ev.path, ctx)
+    ref = GenerativeReference(base, model.path, ev.path, ctx, prompts)
     say("scoring", ref.scoring)
     for v in p.selected(built):
         ref.controller_outputs(v, ev)
@@ -188,39 +183,3 @@ def evaluate(p, ref: GenerativeReference, target, v, run):
     if ctrl is not None:
         raw["controller_outputs"] = ctrl
     return Evaluated(summary, gates, raw)
-
-
-def ops_per_token(path: Path) -> dict:
-    """Multiply-accumulates per generated token in the weight matmuls (MatMul/Gemm with a constant
-    weight, MatMulNBits): ×2 = operations. Attention over the cache grows with the context and is
-    left out (said in the basis)."""
-    import onnx
-
-    m = onnx.load(str(path), load_external_data=False)
-    # constant tensors and their shapes: initializers, and what weight-only ops make of them (a tied
-    # output head reads the embedding through a Transpose; quantized weights through DequantizeLinear)
-    shapes = {t.name: list(t.dims) for t in m.graph.initializer}
-    for n in m.graph.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].t.dims:
-            shapes[n.output[0]] = list(n.attribute[0].t.dims)
-        elif n.input and n.input[0] in shapes and n.op_type in ("Transpose", "Cast", "Identity", "DequantizeLinear"):
-            s = shapes[n.input[0]]
-            if n.op_type == "Transpose":
-                perm = next((list(a.ints) for a in n.attribute if a.name == "perm"), list(range(len(s)))[::-1])
-                s = [s[i] for i in perm]
-            shapes[n.output[0]] = s
-    macs = 0
-    for n in m.graph.node:
-        if n.op_type in ("MatMul", "Gemm", "MatMulInteger") and len(n.input) > 1 and n.input[1] in shapes:
-            s = shapes[n.input[1]]
-            if len(s) == 2:
-                macs += s[0] * s[1]
-        elif n.op_type == "MatMulNBits":
-            a = {x.name: x.i for x in n.attribute}
-            macs += a.get("K", 0) * a.get("N", 0)
-    if not macs:
-        return {"ops": None, "reason": "no weight matmul found in the decoder graph"}
-    return {"ops": 2 * macs, "unit": "operations per generated token", "complete": False,
-            "basis": "weight matmuls (MatMul/Gemm with constant weights, the tied output head included, MatMulNBits) "
-                     "per token; attention over "
-                     "the KV cache (grows with context) not counted"}

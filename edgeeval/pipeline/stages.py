@@ -373,16 +373,8 @@ def ops_info(built, variant) -> dict:
     a TFLite variant is counted on the fp32 ONNX graph of the same network (quantization and
     conversion leave the arithmetic as it was)."""
     from ..boardjob import is_tflite
-    from ..evaluate.ops import count_ops, sample_shapes_of
+    from ..evaluate.ops import count_ops, ops_per_token, sample_shapes_of
 
-    if built.recipe.source.generative:
-        if variant.sha256 not in _OPS_CACHE:
-            from .generative import ops_per_token
-            try:
-                _OPS_CACHE[variant.sha256] = ops_per_token(variant.path)
-            except Exception as e:
-                _OPS_CACHE[variant.sha256] = {"ops": None, "reason": f"operation count failed: {type(e).__name__}: {str(e)[:200]}"}
-        return {**_OPS_CACHE[variant.sha256], "counted_on": "this variant's ONNX graph"}
     src, basis = variant, "this variant's ONNX graph"
     if is_tflite(variant):
         src = next((x for x in built.variants if not is_tflite(x) and x.precision == "fp32"), None)
@@ -391,8 +383,11 @@ def ops_info(built, variant) -> dict:
             return {"ops": None, "reason": "a TFLite variant without an fp32 ONNX variant to count operations on"}
     if src.sha256 not in _OPS_CACHE:
         try:
-            shapes = sample_shapes_of(built.eval_set.path, [i["name"] for i in src.inputs])
-            _OPS_CACHE[src.sha256] = count_ops(src.path, shapes)
+            if built.recipe.source.generative:   # per generated token: the weight matmuls
+                _OPS_CACHE[src.sha256] = ops_per_token(src.path)
+            else:
+                shapes = sample_shapes_of(built.eval_set.path, [i["name"] for i in src.inputs])
+                _OPS_CACHE[src.sha256] = count_ops(src.path, shapes)
         except Exception as e:  # never lose a measurement to the counter: null with the reason
             _OPS_CACHE[src.sha256] = {"ops": None, "reason": f"operation count failed: {type(e).__name__}: {str(e)[:200]}"}
     return {**_OPS_CACHE[src.sha256], "counted_on": basis}

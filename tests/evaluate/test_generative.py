@@ -137,7 +137,7 @@ def test_a_board_claiming_more_decode_steps_than_tokens_is_refused():
 def test_operations_per_token_are_counted_by_hand_on_the_tiny_decoder(tmp_path):
     """2 x the weight MACs per token: per layer q, k, v, o (64x64) and up/down (64x128), then the
     output head (64x96); the same after int4 quantization."""
-    from edgeeval.pipeline.generative import ops_per_token
+    from edgeeval.evaluate.ops import ops_per_token
     from edgeeval.recipes.generative import quantize_int4
     from edgeeval.testing import tinylm
 

@@ -17,7 +17,7 @@ from .facts import _fact, finish_result, peak_rss_kb, rss_kb
 from .noise import noise_figures, noise_mark
 from .power.run import power_begin
 from .protocol import AGENT_PROTOCOL, DAY_S, MAX_COUNT, DataError, JobError, _import, _int, _need, _num, emit, phase
-from .runners.generative import check_decoder_name, greedy, teacher_forced
+from .runners.generative import check_decoder_name, greedy, ragged, teacher_forced
 
 _INT_KEYS = (("tg_tokens", 1, 1 << 20), ("repetitions", 1, 10000), ("max_new_tokens", 1, 1 << 20),
              ("warmup", 0, 10000), ("power_tokens", 1, 1 << 20), ("max_context", 2, 1 << 24))
@@ -64,18 +64,6 @@ def check_generate_job(job):
     return out
 
 
-def _ragged(z, name):
-    """The sequences of `<name>_ids` split at `<name>_offsets`."""
-    np = _import("numpy")
-    if name + "_ids" not in z.files or name + "_offsets" not in z.files:
-        raise DataError("the eval set has no %s_ids/%s_offsets arrays (a generative eval set holds prompt_, "
-                        "text_ and bench_ token arrays); rebuild it with edgeeval build" % (name, name))
-    ids, off = np.asarray(z[name + "_ids"], dtype=np.int64), np.asarray(z[name + "_offsets"], dtype=np.int64)
-    if off.ndim != 1 or len(off) < 1 or off[0] != 0 or off[-1] != len(ids) or (np.diff(off) < 0).any():
-        raise DataError("%s_offsets do not split %s_ids (%d tokens)" % (name, name, len(ids)))
-    return [ids[off[i]:off[i + 1]] for i in range(len(off) - 1)]
-
-
 class _Clock(object):
     """Progress lines every `interval` seconds and a phase's time bound."""
 
@@ -94,7 +82,7 @@ class _Clock(object):
 
 
 def _prefill_tests(decoder, bench, st, interval):
-    """llama-bench pp: the time of one prefill of L tokens (+ the first token's argmax), repeated."""
+    """llama-bench pp: the time of one prefill of L tokens (the runtime call alone), repeated."""
     out = []
     clock = _Clock("prefill", len(st["prompt_lengths"]) * st["repetitions"], interval, st["phase_max_seconds"])
     run, names = decoder.bind()
@@ -111,10 +99,9 @@ def _prefill_tests(decoder, bench, st, interval):
         for _ in range(st["repetitions"]):
             feed = decoder.feed(ids, decoder.empty_past(), 0)
             t0 = perf()
-            logits = run(names[:1], feed)[0]
-            int(logits[0, -1].argmax())
+            run(names[:1], feed)
             ns.append(perf() - t0)
-            logits = feed = None
+            feed = None
             done += 1
             if not clock.tick(done):
                 stop = "phase_max_seconds"
@@ -193,7 +180,7 @@ def run_generate_job(job, sysfs_root="/"):
     model_path = _verified(job["model"]["path"], "model", job["model"].get("sha256"))
     data_path = _verified(job["data"]["path"], "eval set", job["data"].get("sha256"))
     with np.load(data_path, allow_pickle=False) as z:
-        prompts, texts = _ragged(z, "prompt"), _ragged(z, "text")
+        prompts, texts = ragged(z, "prompt"), ragged(z, "text")
         bench = np.asarray(z["bench_ids"], dtype=np.int64) if "bench_ids" in z.files else None
     if not prompts or bench is None or len(bench) < 1:
         raise DataError("the eval set holds no prompts or no bench_ids token stream")

@@ -12,22 +12,28 @@ import re
 import time
 
 from ..protocol import DataError, JobError, _import
+from ..registry import Registry
 from .ort import OnnxRuntimeRunner
 
 _PAST = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
 _NP_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
-DECODERS = {}
+DECODERS = Registry("decoder")
 
 
-def _register(cls):
-    if cls.name in DECODERS:
-        raise RuntimeError("two decoders are named %r" % cls.name)
-    DECODERS[cls.name] = cls
-    return cls
+def ragged(z, name):
+    """The sequences of an eval set's `<name>_ids` split at `<name>_offsets` (a loaded .npz)."""
+    np = _import("numpy")
+    if name + "_ids" not in z.files or name + "_offsets" not in z.files:
+        raise DataError("the eval set has no %s_ids/%s_offsets arrays (a generative eval set holds prompt_, "
+                        "text_ and bench_ token arrays); rebuild it with edgeeval build" % (name, name))
+    ids, off = np.asarray(z[name + "_ids"], dtype=np.int64), np.asarray(z[name + "_offsets"], dtype=np.int64)
+    if off.ndim != 1 or len(off) < 1 or off[0] != 0 or off[-1] != len(ids) or (np.diff(off) < 0).any():
+        raise DataError("%s_offsets do not split %s_ids (%d tokens)" % (name, name, len(ids)))
+    return [ids[off[i]:off[i + 1]] for i in range(len(off) - 1)]
 
 
-@_register
+@DECODERS.register
 class OrtDecoder(object):
     """A KV-cache decoder on an onnxruntime session (the session options of job.runtime apply)."""
 
