@@ -96,7 +96,8 @@ class FarmProgress:
             self.finished += 1
             if row is not None:
                 row["done"] += 1
-                row.update(job="", phase="idle")
+                if row["job"] == data["job"]:   # the board may already measure its next job
+                    row.update(job="", phase="idle")
             h = data.get("headline") or {}
             fig = f" p50 {_f(h.get('p50_ms'))} ms" if h.get("p50_ms") is not None else ""
             tail = " (done earlier)" if data.get("earlier") else (f": {data['reason']}" if data.get("reason") else "")

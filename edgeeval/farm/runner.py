@@ -4,7 +4,9 @@ Each recipe is built and its server reference computed once, before any board is
 thread per board takes jobs (its pinned jobs, and pool jobs it matches) and runs each under the
 board's lease (store/leases.py): a health check first where one is due (health.py), then the
 deploy's board stages for that one variant, stored as its own run. So every board is busy, no
-board ever runs two jobs, and one board's failure never stops another's work.
+board ever runs two jobs, and one board's failure never stops another's work. A remote board's
+lease ends with its measurement: the job is evaluated and stored by the settler thread while the
+board measures its next job.
 
 A board fault retries the job (`retries`), after a health check; a failed check quarantines the
 board: its pinned jobs are reported skipped with the reason, its pool jobs go to another board of
@@ -17,6 +19,7 @@ import hashlib
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
@@ -24,8 +27,8 @@ from ..errors import DeviceError, EdgeevalError, UserInputError
 from .plan import JobSpec, Plan
 
 if TYPE_CHECKING:
+    from ..pipeline import Measured, Reference
     from ..pipeline import Plan as DeployPlan
-    from ..pipeline import Reference
     from ..recipes.build import BuildResult
 
 # on_event(board or None, kind, data): kinds "build", "job_start", "phase", "job_done", "health",
@@ -187,6 +190,7 @@ class FarmRun:
         self.outcomes: dict[int, JobOutcome] = {}
         self.lock = threading.Lock()
         self.boards: dict[str, dict] = {}
+        self._settler: ThreadPoolExecutor | None = None     # set while run() runs the boards
 
     # -- stage 1: every recipe built and referenced before any board is taken
 
@@ -266,10 +270,16 @@ class FarmRun:
         queue = _Queue(todo)
         threads = [threading.Thread(target=self._board_worker, args=(b, queue), name=f"farm-{b}", daemon=True)
                    for b in self.plan.boards()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        # One settler: evaluation and storing hold the GIL, so more threads would not add speed, and
+        # one writer keeps a SQLite store's writes in a line.
+        self._settler = ThreadPoolExecutor(1, thread_name_prefix="farm-settle")
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        finally:
+            self._settler.shutdown(wait=True)
         for s in queue.pending:       # nothing in service could take them
             why = "; ".join(f"{c}: {queue.out.get(c, 'not in service')}" for c in s.candidates)
             self._finish(s, JobOutcome(s, "skipped", reason=f"no board left to run it ({why})"))
@@ -368,12 +378,22 @@ class FarmRun:
                         self._board_out(board, queue, info, f"quarantined: {info['reason']}")
                         self._give_back(spec, queue, board, f"board {board} quarantined: {info['reason']}")
                         return
-                out = self._run_job(spec, board, lease)
+                res = self._measure_job(spec, board, lease)
                 info["jobs"] += 1
                 if h.enabled:
                     self._db(fs.count_job, board)
             finally:
                 lease.release()
+            if isinstance(res, _Pending):
+                if self._settler is not None and not dev.is_local:
+                    # Evaluating and storing need no board: the board measures its next job meanwhile.
+                    # Not on the controller's own machine, where it would disturb that measurement.
+                    self._settler.submit(self._settle_and_finish, res, queue)
+                    info["current"] = None
+                    continue
+                out = self._settle(res)
+            else:
+                out = res
             if out.status == "device_error" and out.attempts <= spec.retries:
                 due = h.enabled                       # the board is checked before anything runs on it again
                 self.say(board, "retry", {"job": spec.label, "attempt": out.attempts, "reason": out.reason})
@@ -420,8 +440,14 @@ class FarmRun:
         return out.passed
 
     def _run_job(self, spec: JobSpec, board: str, lease, attempt: int | None = None) -> JobOutcome:
-        """One attempt of `spec` on `board` under `lease` (the deploy's board stages, stored as a run)."""
-        from ..pipeline import deploy_leased
+        """One attempt of `spec` on `board` under `lease`, measured, evaluated and stored."""
+        res = self._measure_job(spec, board, lease, attempt)
+        return res if isinstance(res, JobOutcome) else self._settle(res)
+
+    def _measure_job(self, spec: JobSpec, board: str, lease, attempt: int | None = None) -> JobOutcome | _Pending:
+        """The board part of one attempt: the outcome when it ended there (a fault, an error), else
+        the measured job still to be evaluated and stored, which needs the board no more."""
+        from ..pipeline import measure_leased
         from ..store import farm as fs
 
         pr = self._prepared[spec.entry]
@@ -436,13 +462,23 @@ class FarmRun:
             self.say(board, kind, data)
 
         try:
-            outcome = deploy_leased(p, pr.built, pr.ref, self.store, lease, say, command="farm",
-                                    settings={"farm": {"campaign": self.campaign, "job_key": spec.key,
-                                                       "selector": spec.selector, "attempt": attempts}})
+            m = measure_leased(p, pr.built, pr.ref, self.store, lease, say, command="farm",
+                               settings={"farm": {"campaign": self.campaign, "job_key": spec.key,
+                                                  "selector": spec.selector, "attempt": attempts}})
         except DeviceError as exc:
             return JobOutcome(spec, "device_error", board, _first(exc), None, None, attempts)
         except EdgeevalError as exc:
             return JobOutcome(spec, "error", board, _first(exc), None, None, attempts)
+        pending = _Pending(spec, board, m, attempts)
+        return self._settle(pending) if m.outcome.error is not None else pending
+
+    def _settle(self, job: _Pending) -> JobOutcome:
+        """Evaluate and store a measured job; its outcome."""
+        spec, board, attempts = job.spec, job.board, job.attempts
+        try:
+            outcome = job.measured.settle()
+        except EdgeevalError as exc:
+            return JobOutcome(spec, "error", board, _first(exc), job.measured.outcome.run_id, None, attempts)
         if outcome.error is not None:
             return JobOutcome(spec, "device_error", board, _first(outcome.error), outcome.run_id, None, attempts)
         v = outcome.variants[0] if outcome.variants else None
@@ -450,6 +486,28 @@ class FarmRun:
             return JobOutcome(spec, "error", board, "the run stored no variant", outcome.run_id, None, attempts)
         return JobOutcome(spec, "ok" if v.passed else "gate_failed", board,
                           None if v.passed else _gate_reason(v.summary), outcome.run_id, headline(v.summary), attempts)
+
+    def _settle_and_finish(self, job: _Pending, queue: _Queue) -> None:
+        """The settler thread's task: a measured job evaluated, stored and finished while its board
+        already measures the next one."""
+        try:
+            out = self._settle(job)
+        except BaseException as exc:     # a bug here must not leave the job in flight for ever
+            out = JobOutcome(job.spec, "error", job.board, f"the controller failed storing it: {type(exc).__name__}: "
+                             f"{exc}", job.measured.outcome.run_id, None, job.attempts)
+        try:
+            self._finish(job.spec, out)
+        finally:
+            queue.done(job.spec)
+
+
+@dataclass
+class _Pending:
+    """A job measured on its board, to be evaluated and stored."""
+    spec: JobSpec
+    board: str
+    measured: Measured
+    attempts: int
 
 
 def _first(exc: BaseException) -> str:

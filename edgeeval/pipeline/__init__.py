@@ -84,13 +84,65 @@ def deploy(recipe_path: str | Path, device_name: str = "local", *, inventory: st
 
 def deploy_leased(p: Plan, built, ref: Reference, store, lease, say: Notify, *, command: str = "deploy",
                    settings: dict | None = None) -> DeployOutcome:
-    """The board stages and the store, under `lease` (the desk deploy's, or a farm job's)."""
+    """The board stages and the store, under `lease` (the desk deploy's, or a farm job's): each
+    variant is evaluated and stored before the next one runs."""
+    return measure_leased(p, built, ref, store, lease, say, command=command, settings=settings,
+                          settle_each=True).settle()
+
+
+class Measured:
+    """A run whose board stages are over: the variants measured but not yet evaluated and stored
+    (`pending`), and how the board part ended. `settle()` evaluates and stores them, then finishes
+    the run; it needs neither the board nor its lease, so a farm releases the board first and lets
+    the next job measure while this one is evaluated (farm/runner.py)."""
+
+    def __init__(self, p: Plan, ref: Reference, store, say: Notify, outcome: DeployOutcome, beat: _Heartbeat):
+        self.p, self.ref, self.store, self.say, self.outcome, self.beat = p, ref, store, say, outcome, beat
+        self.pending: list[tuple] = []      # (target, variant, BoardRun)
+
+    def settle_one(self, target, v, run) -> None:
+        ev = evaluate(self.p, self.ref, target, v, run)
+        self.outcome.variants.append(store_variant(self.store, self.outcome.run_id, self.p, self.ref, target, v,
+                                                   run, ev))
+        self.say("variant_done", {"variant": v.name, "summary": ev.summary})
+
+    def settle(self) -> DeployOutcome:
+        """Evaluate and store what is pending (also after a board fault: what was measured is kept),
+        then finish the run as ok, gate_failed or device_error."""
+        out = self.outcome
+        try:
+            while self.pending:
+                self.settle_one(*self.pending.pop(0))
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+        self.beat.stop()
+        if out.error is not None:
+            out.status = "device_error"
+            self.store.finish_run(out.run_id, "device_error", error=str(out.error))
+        else:
+            out.status = "ok" if out.passed else "gate_failed"
+            self.store.finish_run(out.run_id, out.status)
+        return out
+
+    def abort(self, exc: BaseException) -> None:
+        self.beat.stop()
+        status = "aborted" if isinstance(exc, KeyboardInterrupt) else "error"
+        self.store.finish_run(self.outcome.run_id, status, error=f"{type(exc).__name__}: {exc}")
+
+
+def measure_leased(p: Plan, built, ref: Reference, store, lease, say: Notify, *, command: str = "deploy",
+                   settings: dict | None = None, settle_each: bool = False) -> Measured:
+    """Open the run, then connect, probe, push and run every variant on the board under `lease`.
+    With `settle_each` each variant is evaluated and stored before the next one runs (the desk
+    deploy); without, they wait in `Measured.pending` for `settle()`. A board fault ends the board
+    part (`outcome.error`); anything else marks the run and propagates."""
     from ..agentclient import BoardSession
     from ..devices.inventory import connect
 
     run_id = open_run(store, p, built, command=command, settings=settings)
     outcome = DeployOutcome(run_id=run_id, recipe=p.recipe.name, device=p.device.name, baseline=ref.describe())
-    beat = _Heartbeat(store, run_id)
+    m = Measured(p, ref, store, say, outcome, _Heartbeat(store, run_id))
     try:
         say("phase", {"phase": "connect", "device": p.device.name})
         with connect(p.device) as transport:
@@ -108,24 +160,16 @@ def deploy_leased(p: Plan, built, ref: Reference, store, lease, say: Notify, *, 
                 lease.check()
                 run = run_variant(board, p, target, v, say)
                 lease.check()     # lost during the run: it may have shared the board, so it is not stored
-                ev = evaluate(p, ref, target, v, run)
-                outcome.variants.append(store_variant(store, run_id, p, ref, target, v, run, ev))
-                say("variant_done", {"variant": v.name, "summary": ev.summary})
+                if settle_each:
+                    m.settle_one(target, v, run)
+                else:
+                    m.pending.append((target, v, run))
     except DeviceError as exc:
-        beat.stop()
         outcome.error = exc
-        outcome.status = "device_error"
-        store.finish_run(run_id, "device_error", error=str(exc))
-        return outcome
     except BaseException as exc:
-        beat.stop()
-        status = "aborted" if isinstance(exc, KeyboardInterrupt) else "error"
-        store.finish_run(run_id, status, error=f"{type(exc).__name__}: {exc}")
+        m.abort(exc)
         raise
-    beat.stop()
-    outcome.status = "ok" if outcome.passed else "gate_failed"
-    store.finish_run(run_id, outcome.status)
-    return outcome
+    return m
 
 
 class _Heartbeat:

@@ -249,6 +249,7 @@ class BoardRun:
     result: dict                      # the agent's checked result event
     outputs: dict[str, np.ndarray]    # the accuracy pass, fetched and sha256-verified
     started_at: str
+    finished_at: str                  # the board's part over (evaluating and storing come after)
 
 
 def run_variant(board: BoardSession, p: Plan, target: Target, v: VariantArtifact,
@@ -268,7 +269,7 @@ def run_variant(board: BoardSession, p: Plan, target: Target, v: VariantArtifact
     started = now_utc()
     result = _run_with_meter(board, job, meter, lambda ev: say("agent", {"variant": v.name, **ev}))
     outputs = _fetch_outputs(board, job.outputs_path, result, device.name)
-    return BoardRun(job, result, outputs, started)
+    return BoardRun(job, result, outputs, started, now_utc())
 
 
 def _host_meter(device, job: Job):
@@ -352,12 +353,12 @@ def evaluate(p: Plan, ref: Reference, target: Target, v: VariantArtifact, run: B
 
 def store_variant(store: Store, run_id: int, p: Plan, ref: Reference, target: Target, v: VariantArtifact,
                   run: BoardRun, ev: Evaluated) -> VariantOutcome:
-    from ..provenance import agent_sha256, now_utc
+    from ..provenance import agent_sha256
 
     vid = store.add_variant(
         run_id, v.name, summary=ev.summary, raw=ev.raw, event=run.result, gates=ev.gates,
         baseline_accuracy=ref.accuracy, precision=v.precision, model_sha256=v.sha256,
-        model_size_bytes=v.size_bytes, started_at=run.started_at, finished_at=now_utc(),
+        model_size_bytes=v.size_bytes, started_at=run.started_at, finished_at=run.finished_at,
         runtime=run.result.get("runtime"),
         extra={"agent_sha256": agent_sha256(), "dataset_sha256": target.built.eval_set.sha256,
                "job_id": run.job.job_id, "calibration": calibration_info(p.recipe, target.built, v),

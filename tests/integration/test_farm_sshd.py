@@ -71,8 +71,11 @@ def wait_for(pred, timeout: float, what: str, proc: subprocess.Popen | None = No
 
 
 def intervals(store: Path) -> dict[str, list[tuple[str, str]]]:
+    """Per board, the measurements' spans (a variant's run on the board, from its start to the end
+    of the board's part; a farm job is evaluated and stored after that, off the board)."""
     out: dict[str, list] = {}
-    for dev, start, end in query(store, "SELECT device_name, created_at, finished_at FROM runs ORDER BY created_at"):
+    for dev, start, end in query(store, "SELECT r.device_name, v.started_at, v.finished_at FROM variant_results v "
+                                        "JOIN runs r ON r.id = v.run_id ORDER BY v.started_at"):
         out.setdefault(dev, []).append((start, end))
     return out
 
@@ -80,7 +83,8 @@ def intervals(store: Path) -> dict[str, list[tuple[str, str]]]:
 def assert_never_two_on_one_board(store: Path) -> None:
     for dev, spans in intervals(store).items():
         for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
-            assert e0 is not None and e0 <= s1, f"{dev}: a run from {s1} began before the one from {s0} ended ({e0})"
+            assert e0 is not None and e0 <= s1, f"{dev}: a measurement from {s1} began before the one from {s0} " \
+                                                f"ended ({e0})"
 
 
 def test_a_plan_runs_boards_in_parallel_never_two_jobs_on_one_board_and_resumes(
@@ -205,6 +209,58 @@ def test_a_board_killed_mid_job_is_quarantined_the_other_finishes_and_resume_com
     assert_never_two_on_one_board(store)
     sshd_lab.remove(a)
     sshd_lab.remove(b)
+
+
+def _events_with_slow_settle(plan_path: Path, inv: Path | None, store: Path, hold_s: float) -> list[tuple]:
+    """Run a plan in this process; the first stored variant's notice sleeps `hold_s` (a slow
+    evaluation or store). Returns (monotonic time, board, kind, job) per event."""
+    import threading
+
+    from edgeeval.farm.plan import load_plan
+    from edgeeval.farm.runner import FarmRun
+
+    events: list[tuple] = []
+    lock = threading.Lock()
+    first = threading.Event()
+
+    def notify(board, kind, data):
+        with lock:
+            events.append((time.monotonic(), board, kind, data.get("job") or data.get("variant")))
+        if kind == "variant_done" and not first.is_set():
+            first.set()
+            time.sleep(hold_s)
+
+    res = FarmRun(load_plan(plan_path, inv), store_url=f"sqlite:///{store}", notify=notify).run()
+    assert res.exit_code == 0 and res.by_status() == {"ok": 2}, [(o.status, o.reason) for o in res.outcomes]
+    return events
+
+
+def _job_events(events: list[tuple], kind: str) -> list[float]:
+    return [t for t, _, k, _ in events if k == kind]
+
+
+def test_a_remote_board_measures_its_next_job_while_the_last_is_stored(sshd_lab, built_digits, tmp_path, store):
+    (a,) = boards(sshd_lab, 1, f"st{uuid.uuid4().hex[:4]}-")
+    inv = sshd_lab.inventory(tmp_path / "inv.yaml", [a])
+    plan = write_plan(tmp_path, [{"variants": ["fp32", "int8-static"], "devices": [a.name]}],
+                      health={"enabled": False})
+    events = _events_with_slow_settle(plan, inv, store, hold_s=4.0)
+    starts, done = _job_events(events, "job_start"), _job_events(events, "job_done")
+    assert len(starts) == 2 and len(done) == 2
+    assert starts[1] < done[0], "the board waited for the first job's evaluation and store"
+    # both stored, and the two measurements on the board still never overlap
+    assert sorted(r[0] for r in query(store, "SELECT v.name FROM variant_results v JOIN runs r ON r.id = v.run_id "
+                                             "WHERE r.status = 'ok'")) == ["fp32", "int8-static"]
+    assert_never_two_on_one_board(store)
+
+
+def test_on_the_controllers_own_machine_the_next_job_waits_for_the_store(built_digits, tmp_path, store):
+    """`local` is the controller itself: storing beside its next measurement would disturb it."""
+    plan = write_plan(tmp_path, [{"variants": ["fp32", "int8-static"], "devices": ["local"]}],
+                      health={"enabled": False})
+    events = _events_with_slow_settle(plan, None, store, hold_s=1.0)
+    starts, done = _job_events(events, "job_start"), _job_events(events, "job_done")
+    assert len(starts) == 2 and len(done) == 2 and done[0] < starts[1]
 
 
 def test_a_controller_killed_mid_campaign_loses_at_most_the_job_in_flight(sshd_lab, built_digits, tmp_path, store):

@@ -13,6 +13,10 @@ from .protocol import AGENT_PROTOCOL, AGENT_VERSION, _num, emit, log, read_job, 
 
 
 def main(argv=None):
+    # The agent does no linear algebra with numpy, but importing it starts OpenBLAS's worker threads
+    # (one per core), which spin ~0.1 s of CPU each before they sleep: on the board, beside the
+    # model's load and warm-up. One thread starts none. Set before anything imports numpy.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Protocol lines get a private copy of fd 1; fd 1 itself and sys.stdout then point at
     # stderr, so stray prints (Python or native code) cannot corrupt the protocol.
     try:
