@@ -60,9 +60,10 @@ def decode_rate(step_ns: list[int]) -> float:
     return len(step_ns) * 1e9 / sum(step_ns)
 
 
-def agent_run(model: Path, eval_set: Path, prompts: int, new_tokens: int) -> float:
+def agent_run(model: Path, eval_set: Path, prompts: int, new_tokens: int, runtime: str = "onnxruntime") -> float:
     """Decode tokens/s of the board agent's generative job (the prompt set only: one pp and one tg
-    test of one token, no accuracy pass), as edgeeval's summary computes it from the result."""
+    test of one token, no accuracy pass), as edgeeval's summary computes it from the result;
+    `runtime` onnxruntime (the agent's own loop) or onnxruntime-genai (genai's loop, same file)."""
     from edgeeval.agent import AGENT_PATH
     from edgeeval.testing.tinylm import make_generate_job
 
@@ -75,6 +76,15 @@ def agent_run(model: Path, eval_set: Path, prompts: int, new_tokens: int) -> flo
     job = make_generate_job(str(model), "eval.npz", accuracy=False, prompt_lengths=[1], depths=[0], tg_tokens=2,
                             repetitions=1, warmup=1, max_new_tokens=new_tokens, stop_at_eos=False)
     job["runtime"] = dict(RUNTIME)
+    if runtime == "onnxruntime-genai":
+        from types import SimpleNamespace
+
+        from edgeeval.pipeline.generative import genai_layout
+        from edgeeval.recipes.sources import model_io
+
+        io = model_io(model)
+        job["runtime"].update(name=runtime, layout=genai_layout(SimpleNamespace(name=model.name, **io), job["generate"]
+                                                                ["max_context"], job["generate"]["eos"]))
     proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=work, input=json.dumps(job).encode(),
                           capture_output=True, preexec_fn=pin_to_last_cpu, timeout=3600)
     res = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]

@@ -16,10 +16,12 @@ def is_tflite(variant) -> bool:
     return Path(variant.path).suffix == ".tflite"
 
 
-def runtimes_needed(variants) -> dict:
-    """analyse() arguments: onnxruntime only when an .onnx is deployed, a TFLite interpreter for .tflite."""
+def runtimes_needed(variants, runtime_name: str = "onnxruntime") -> dict:
+    """analyse() arguments: onnxruntime only when an .onnx is deployed (and onnxruntime-genai when it
+    runs them), a TFLite interpreter for .tflite."""
     kinds = {is_tflite(v) for v in variants}
-    return {"runtimes_needed": ("onnxruntime",) if False in kinds or not kinds else (), "tflite": True in kinds}
+    onnx = ("onnxruntime",) + (("onnxruntime_genai",) if runtime_name == "onnxruntime-genai" else ())
+    return {"runtimes_needed": onnx if False in kinds or not kinds else (), "tflite": True in kinds}
 
 
 def tflite_runtime(runtime: dict, device_runtime=None) -> dict:

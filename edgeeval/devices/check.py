@@ -19,8 +19,11 @@ class Finding:
         return {"item": self.item, "status": self.status, "detail": self.detail, "fix": self.fix}
 
 
+PIP_NAMES = {"onnxruntime_genai": "onnxruntime-genai", "llama_cpp": "llama-cpp-python"}
+
+
 def _pip(python: str, pkg: str) -> str:
-    return f"on the board: {python} -m pip install {pkg}"
+    return f"on the board: {python} -m pip install {PIP_NAMES.get(pkg, pkg)}"
 
 
 def analyse(facts: dict, *, python: str, runtimes_needed: tuple[str, ...] = ("onnxruntime",),

@@ -15,6 +15,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..errors import EdgeevalError
+
 
 def _decoder(path: Path):
     from ..agent.edgeeval_agent.runners.generative import OrtDecoder
@@ -140,6 +142,35 @@ def reference(p, built, say) -> GenerativeReference:
     return ref
 
 
+def genai_layout(v, context: int, eos: list[int]) -> dict:
+    """What onnxruntime-genai's genai_config.json needs of a decoder, read from the built model's I/O
+    (the layout the agent's onnxruntime decoder checks too): layers, KV heads and head size from
+    past_key_values.N.key [batch, kv_heads, past, head_dim], the vocabulary from logits, and the
+    names of the inputs it feeds."""
+    import re
+
+    ins = {i["name"]: i for i in v.inputs}
+    past = sorted(int(m.group(1)) for n in ins if (m := re.match(r"^past_key_values\.(\d+)\.key$", n)))
+    logits = next((o for o in v.outputs if o["name"] == "logits"), None)
+    if not past or logits is None:
+        raise EdgeevalError(f"variant {v.name}: not a decoder with a KV cache (inputs {sorted(ins)})")
+    shape = ins["past_key_values.0.key"]["shape"]
+    vocab = (logits.get("shape") or [None])[-1]
+    if len(shape) != 4 or not all(isinstance(x, int) for x in (shape[1], shape[3], vocab)):
+        raise EdgeevalError(f"variant {v.name}: past_key_values.0.key {shape} and logits {logits.get('shape')} "
+                            "need fixed KV heads, head size and vocabulary for onnxruntime-genai")
+    inputs = {"input_ids": "input_ids", "past_key_names": "past_key_values.%d.key",
+              "past_value_names": "past_key_values.%d.value"}
+    for name in ("attention_mask", "position_ids"):
+        if name in ins:
+            inputs[name] = name
+    return {"layers": past[-1] + 1, "kv_heads": shape[1], "head_size": shape[3], "vocab": vocab,
+            "kv_dtype": ins["past_key_values.0.key"].get("dtype") or "float32", "context": int(context),
+            "eos": [int(x) for x in eos],
+            "names": {"inputs": inputs, "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
+                                                    "present_value_names": "present.%d.value"}}}
+
+
 def job(board, p, target, v):
     """The agent job of a generative variant: the recipe's run.generate, the eval set's EOS ids, the context."""
     from ..boardjob import Job, variant_runtime
@@ -153,6 +184,9 @@ def job(board, p, target, v):
         prompts = len(z["prompt_offsets"]) - 1
     ctx = max_context(p.recipe, target.built.fp32.path)
     g.update(eos=eos_of(ev.path), max_context=ctx)
+    runtime = variant_runtime(p.runtime, device.runtime, v)
+    if runtime.get("name") == "onnxruntime-genai":
+        runtime = {**runtime, "layout": genai_layout(v, ctx, g["eos"])}
     timing = {"warmup": g["warmup"], "warmup_max_seconds": g["warmup_max_seconds"],
               "max_runs": max(1, prompts * g["max_new_tokens"]), "min_runs": 1, "min_seconds": 0.0,
               "max_seconds": g["phase_max_seconds"]}
@@ -161,7 +195,7 @@ def job(board, p, target, v):
                model={"path": board.remote[v.sha256], "format": "onnx", "sha256": v.sha256},
                data={"path": board.remote[ev.sha256], "sha256": ev.sha256, "inputs": list(ev.inputs), "labels": None,
                      "batch_size": 1},
-               runtime=variant_runtime(p.runtime, device.runtime, v), timing=timing, scenario=None,
+               runtime=runtime, timing=timing, scenario=None,
                outputs_path=f"{board.run_dir(job_id)}/outputs.npz" if p.recipe.run.accuracy else None,
                power=device.power.job() if device.power is not None else None,
                board_lock=f"{board.workdir}/board.lock", facts_known=(board._known or {}).get("stamp"),

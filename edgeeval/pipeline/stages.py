@@ -212,7 +212,8 @@ def probe(board: BoardSession, p: Plan, built: BuildResult, say: Notify = _quiet
         target.device = device.model_copy(update={"power": power})
         target.settings["power_sensor"] = chosen
         say("phase", {"phase": "power sensor", "chosen": chosen})
-    missing = blocking(analyse(facts, python=device.python, **runtimes_needed(target.variants)))
+    missing = blocking(analyse(facts, python=device.python,
+                               **runtimes_needed(target.variants, p.runtime.get("name", "onnxruntime"))))
     if missing:
         raise DeviceError(
             "the board cannot run this recipe: " + "; ".join(f"{f.item} {f.detail}" for f in missing),

@@ -15,8 +15,9 @@ from .schema_base import DAY_S, MAX_COUNT, _bad, _Strict  # noqa: F401
 
 
 class RuntimeSettings(_Strict):
-    """onnxruntime session settings sent to the board agent as they are."""
-    name: Literal["onnxruntime"] = "onnxruntime"
+    """onnxruntime session settings sent to the board agent as they are. A language model may run
+    under onnxruntime-genai instead (its own generation loop; the thread counts apply to it)."""
+    name: Literal["onnxruntime", "onnxruntime-genai"] = "onnxruntime"
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     provider_options: Optional[list[dict[str, Any]]] = None
     intra_op_num_threads: int = Field(1, ge=0, le=1024)

@@ -428,6 +428,9 @@ def _generative_problems(recipe: Recipe) -> list[str]:
     if d == "prompts" and recipe.source.type != "gguf":
         out.append(f"{recipe.line('data', 'type')}: field data.type: prompts are tokenized with the GGUF "
                    "source's tokenizer; this source has none, so give token ids (type: tokens)")
+    if not gen and recipe.run.runtime.name == "onnxruntime-genai":
+        out.append(f"{recipe.line('run', 'runtime', 'name')}: field run.runtime.name: onnxruntime-genai runs "
+                   "language models (a gguf source, or onnx with task: text-generation); use onnxruntime")
     for i, v in enumerate(recipe.variants):
         if gen and v.format == "tflite":
             out.append(f"{recipe.line('variants', i, 'format')}: field variants.{i}.format: TFLite variants of a "

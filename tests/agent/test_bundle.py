@@ -18,7 +18,7 @@ from edgeeval.agent import agent_path, bundle
 from edgeeval.agent.bundle import SOURCE_DIR, sources
 from edgeeval.provenance import agent_sha256, sha256_file
 
-RUNTIMES = {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow"}
+RUNTIMES = {"numpy", "onnxruntime", "onnxruntime_genai", "llama_cpp", "ai_edge_litert", "tflite_runtime", "tensorflow"}
 
 BUILD = ("import sys, hashlib; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
          "from edgeeval.agent.bundle import build; "

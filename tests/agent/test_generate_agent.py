@@ -189,3 +189,75 @@ def test_energy_per_generation_through_the_power_protocol(board):
     for w_ev, w in zip(p["windows"], s["windows"]):
         truth = pb.model_energy(log, w_ev["t0_ns"], w_ev["t1_ns"])
         assert w["e_total_mj"] == pytest.approx(truth / n * 1e3, rel=0.05)
+
+
+# ---- onnxruntime-genai: the same decoder under genai's own generation loop
+
+def _genai_job(model, **generate):
+    """A generative job for genai: the controller's runtime block, with the layout it reads from the
+    built model's I/O (pipeline/generative.py genai_layout)."""
+    from types import SimpleNamespace
+
+    from edgeeval.pipeline.generative import genai_layout
+    from edgeeval.recipes.sources import model_io
+
+    io = model_io(model)
+    job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", **generate)
+    v = SimpleNamespace(name="fp32", inputs=io["inputs"], outputs=io["outputs"])
+    job["runtime"] = {**job["runtime"], "name": "onnxruntime-genai",
+                      "layout": genai_layout(v, job["generate"]["max_context"], job["generate"]["eos"])}
+    return job
+
+
+def test_genai_runs_the_job_and_picks_the_tokens_onnxruntime_picks(board, model):
+    pytest.importorskip("onnxruntime_genai")
+    results = {}
+    for name in ("onnxruntime", "onnxruntime-genai"):
+        job = _genai_job(model, max_new_tokens=6) if name != "onnxruntime" else \
+            tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", max_new_tokens=6)
+        (board / "tmp").mkdir(exist_ok=True)
+        run = run_agent(board, job=job, extra_env={"TMPDIR": str(board / "tmp")})
+        assert run.returncode == 0, run.stderr
+        res = run.event("result")
+        assert res["runtime"]["name"] == name and res["runtime"]["version"]
+        with np.load(board / res["accuracy"]["outputs_path"]) as z:
+            results[name] = (res, {k: z[k] for k in z.files})
+    (r_ort, z_ort), (r_gen, z_gen) = results["onnxruntime"], results["onnxruntime-genai"]
+    # greedy along the KV cache: the same tokens; teacher-forced: the same scores and picks
+    assert list(z_gen["gen_ids"]) == list(z_ort["gen_ids"])
+    np.testing.assert_allclose(z_gen["text_nll"], z_ort["text_nll"], atol=1e-4)
+    assert (z_gen["text_argmax"] == z_ort["text_argmax"]).all()
+    g = r_gen["generate"]
+    assert [len(t["ns"]) for t in g["prefill"]] == [len(t["ns"]) for t in r_ort["generate"]["prefill"]]
+    assert all(x > 0 for t in g["prefill"] for x in t["ns"])
+    assert len(r_gen["latencies_ns"]) == len(r_ort["latencies_ns"]) == 6 * 5
+    assert g["kv_bytes_per_token"] == r_ort["generate"]["kv_bytes_per_token"] and g["layers"] == tinylm.LAYERS
+    assert r_gen["session_options"]["runner"] == "onnxruntime-genai"
+    assert r_gen["session_options"]["session_options"]["intra_op_num_threads"] == 1
+    # the genai config folder does not outlive the job (genai itself leaves a session id file, .ses)
+    assert [p.name for p in (board / "tmp").iterdir() if p.name.startswith("edgeeval-")] == []
+
+
+def test_genai_stops_at_eos_and_steps_past_it_when_told_to(board, model):
+    pytest.importorskip("onnxruntime_genai")
+    t = tinylm.token_set()
+    first = t["prompt_ids"][:t["prompt_offsets"][1]]
+    gen = _numpy_greedy(first, 2)
+    eos = gen[1]
+    for stop_at_eos, tokens in ((True, gen.index(eos) + 1), (False, 6)):
+        run = run_agent(board, job=_genai_job(model, eos=[eos], stop_at_eos=stop_at_eos, accuracy=False))
+        assert run.returncode == 0, run.stderr
+        res = run.event("result")
+        pr = res["generate"]["prompts"]
+        assert pr["tokens"][0] == tokens and pr["stop"][0] == ("eos" if stop_at_eos else "max_tokens")
+        # llama-bench's tg tests never stop early, EOS or not
+        assert all(len(r) == 3 for d in res["generate"]["decode"] for r in d["step_ns"])
+
+
+def test_genai_without_the_layout_is_a_job_error(board, model):
+    pytest.importorskip("onnxruntime_genai")
+    job = _genai_job(model, accuracy=False)
+    del job["runtime"]["layout"]
+    run = run_agent(board, job=job)
+    err = run.event("error")
+    assert run.returncode == 1 and err["type"] == "JobError" and "runtime.layout" in err["message"]

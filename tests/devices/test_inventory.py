@@ -154,3 +154,22 @@ def test_power_sensor_auto_without_a_sensor_is_none_with_the_reason(facts, words
     power, record = PowerSettings(sensor="auto").resolve(facts)
     assert power.sensor == "none" and record["sensor"] == "none"
     assert words in power.reason and "devices check" in power.reason
+
+
+def test_a_genai_deploy_needs_onnxruntime_genai_and_check_says_how_to_install_it():
+    from edgeeval.boardjob import runtimes_needed
+    from edgeeval.devices.check import analyse, blocking
+
+    facts = {"python": {"version": "3.11.2"}, "numpy": {"version": "1.26.4"},
+             "runtimes": {"onnxruntime": {"version": "1.20.1", "providers": ["CPUExecutionProvider"]},
+                          "onnxruntime_genai": {"error": "ModuleNotFoundError: No module named 'onnxruntime_genai'"},
+                          "llama_cpp": {"version": "0.3.16"}},
+             "disk": {"free_bytes": 2 ** 34, "path": "/tmp"}}
+    v = type("V", (), {"path": "m.onnx"})()
+    assert blocking(analyse(facts, python="python3", **runtimes_needed([v]))) == []
+    missing = blocking(analyse(facts, python="python3", **runtimes_needed([v], "onnxruntime-genai")))
+    assert [(f.item, f.fix) for f in missing] == [
+        ("onnxruntime_genai", "on the board: python3 -m pip install onnxruntime-genai")]
+    # a runner the board has, not asked for: listed with its version
+    found = {f.item: f for f in analyse(facts, python="python3", **runtimes_needed([v]))}
+    assert found["llama_cpp"].status == "ok" and found["llama_cpp"].detail == "0.3.16"

@@ -121,3 +121,29 @@ def test_compare_two_runs_of_a_language_model_tells_a_perplexity_change(tmp_path
     same = as_json(cli("results", "compare", "1", "1", "--store", store, "--json"))
     p = next(x for x in same["variants"][0]["metrics"] if x["metric"] == "perplexity")
     assert p["change"] == 1 and p["ci"] == [1, 1] and p["verdict"] == "unchanged"
+
+
+def test_the_decoder_runs_under_onnxruntime_genai_with_the_same_quality(tmp_path, store):
+    """run.runtime.name: onnxruntime-genai: genai's own generation loop on the same built files."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("onnxruntime_genai") is None:
+        pytest.skip("onnxruntime-genai is not installed (the llm extra has it)")
+    recipe = tinylm.write_recipe(tmp_path, variants="  - {name: fp32, precision: fp32}\n"
+                                                    "  - {name: int4, precision: int4, block_size: 32}\n",
+                                 extra="  runtime: {name: onnxruntime-genai}\n"
+                                       "gates: {max_perplexity_increase_pct: 25, min_token_agreement: 0.5}\n")
+    proc = cli("deploy", recipe, "--store", store, "--json")
+    assert proc.returncode == 0, proc.stderr
+    by = {v["name"]: v for v in as_json(proc)["variants"]}
+    for v in by.values():
+        assert v["runtime"]["name"] == "onnxruntime-genai" and v["runtime"]["version"]
+        assert v["generate"]["decode_tokens_per_s"]["value"] > 0 and v["generate"]["tokens_generated"] == 48
+    # the server scores with onnxruntime; genai on the board computes the same perplexity and picks
+    assert by["fp32"]["quality"]["perplexity_increase_pct"] == pytest.approx(0, abs=1e-6)
+    assert by["fp32"]["quality"]["token_agreement"] == 1
+    assert abs(by["int4"]["quality"]["loss_chain"]["runtime_pct"]) < 1e-3
+    rep = as_json(cli("results", "show", "1", "--store", store, "--json"))
+    assert {v["runtime"]["name"] for v in rep["variants"]} == {"onnxruntime-genai"}

@@ -123,3 +123,22 @@ def test_nodes_to_exclude_patterns_select_nodes_and_a_stray_one_is_an_error(tmp_
     assert {"up0_proj", "up1_proj", "down0_proj", "down1_proj"} <= int8_float and "q0_proj" not in int8_float
     int4_float = {n.name for n in by["int4"].node if n.op_type == "MatMul"}
     assert {"up0_proj", "up1_proj"} <= int4_float and "down0_proj" not in int4_float
+
+
+def test_onnxruntime_genai_runs_language_models_only(tmp_path):
+    path = tinylm.write_recipe(tmp_path, extra="  runtime: {name: onnxruntime-genai}\n")
+    assert load_recipe(path).run.runtime.name == "onnxruntime-genai"
+    clf = Path(__file__).resolve().parents[2] / "recipes" / "digits-cnn.yaml"
+    import re
+
+    text, n = re.subn(r"\n  runtime:[^\n]*\n", "\n  runtime:\n    name: onnxruntime-genai\n", clf.read_text(), count=1)
+    assert n == 1
+    bad = tmp_path / "clf.yaml"
+    bad.write_text(text)
+    for ref in ("data", "model"):   # relative files of the shipped recipe
+        src = clf.parent / ref
+        if src.exists() and not (tmp_path / ref).exists():
+            (tmp_path / ref).symlink_to(src)
+    msg = _errors(bad)
+    assert "clf.yaml:" in msg and "field run.runtime.name: onnxruntime-genai runs language models" in msg, msg
+    assert msg.count("\n") == 0

@@ -127,7 +127,8 @@ def _onnxruntime_facts():
     return info
 
 
-RUNTIME_MODULES = ("numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "tensorflow")
+RUNTIME_MODULES = ("numpy", "onnxruntime", "onnxruntime_genai", "llama_cpp", "ai_edge_litert", "tflite_runtime",
+                   "tensorflow")
 
 
 def runtime_stamp():
@@ -186,6 +187,8 @@ def collect_facts(workdir, known_stamp=None):
 def _runtime_facts(facts):
     facts["numpy"] = _module_version("numpy")
     facts["runtimes"] = {"onnxruntime": _onnxruntime_facts(),
+                         "onnxruntime_genai": _module_version("onnxruntime_genai"),
+                         "llama_cpp": _module_version("llama_cpp"),
                          "ai_edge_litert": _module_version("ai_edge_litert"),
                          "tflite_runtime": _module_version("tflite_runtime"),
                          "tensorflow": _spec_only("tensorflow")}

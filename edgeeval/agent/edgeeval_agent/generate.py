@@ -17,7 +17,7 @@ from .facts import _fact, finish_result, peak_rss_kb, rss_kb
 from .noise import noise_figures, noise_mark
 from .power.run import power_begin
 from .protocol import AGENT_PROTOCOL, DAY_S, MAX_COUNT, DataError, JobError, _import, _int, _need, _num, emit, phase
-from .runners.generative import check_decoder_name, greedy, ragged, teacher_forced
+from .runners.generative import check_decoder_name, ragged
 
 _INT_KEYS = (("tg_tokens", 1, 1 << 20), ("repetitions", 1, 10000), ("max_new_tokens", 1, 1 << 20),
              ("warmup", 0, 10000), ("power_tokens", 1, 1 << 20), ("max_context", 2, 1 << 24))
@@ -85,8 +85,6 @@ def _prefill_tests(decoder, bench, st, interval):
     """llama-bench pp: the time of one prefill of L tokens (the runtime call alone), repeated."""
     out = []
     clock = _Clock("prefill", len(st["prompt_lengths"]) * st["repetitions"], interval, st["phase_max_seconds"])
-    run, names = decoder.bind()
-    perf = time.perf_counter_ns
     done = 0
     for length in st["prompt_lengths"]:
         if length < 1 or length > min(len(bench), st["max_context"]):
@@ -97,11 +95,7 @@ def _prefill_tests(decoder, bench, st, interval):
         ids = bench[:length].reshape(1, -1)
         ns, stop = [], "repetitions"
         for _ in range(st["repetitions"]):
-            feed = decoder.feed(ids, decoder.empty_past(), 0)
-            t0 = perf()
-            run(names[:1], feed)
-            ns.append(perf() - t0)
-            feed = None
+            ns.append(decoder.prefill_ns(ids))
             done += 1
             if not clock.tick(done):
                 stop = "phase_max_seconds"
@@ -126,7 +120,7 @@ def _decode_tests(decoder, bench, st, interval):
             continue
         reps, stop = [], "repetitions"
         for _ in range(st["repetitions"]):
-            g = greedy(decoder, bench[:max(depth, 1)], st["tg_tokens"], st["max_seconds"])
+            g = decoder.greedy(bench[:max(depth, 1)], st["tg_tokens"], st["max_seconds"])
             reps.append(g["step_ns"])
             done += 1
             if not clock.tick(done):
@@ -145,7 +139,7 @@ def _prompt_generations(decoder, prompts, st, interval):
         if room < 1:
             raise DataError("prompt %d has %d tokens: no room left in the model's %d-token context"
                             % (i, len(p), st["max_context"]))
-        gens.append(greedy(decoder, p, min(st["max_new_tokens"], room), st["max_seconds"], eos))
+        gens.append(decoder.greedy(p, min(st["max_new_tokens"], room), st["max_seconds"], eos))
         if not clock.tick(i + 1):
             stop = "phase_max_seconds"
             break
@@ -159,7 +153,7 @@ def _quality(decoder, texts, st, interval):
     nll, top = [], []
     for i, t in enumerate(texts):
         t = t[:st["max_context"]]
-        a, b = teacher_forced(decoder, t)
+        a, b = decoder.teacher_forced(t)
         nll.append(a)
         top.append(b)
         clock.tick(i + 1)
@@ -185,90 +179,93 @@ def run_generate_job(job, sysfs_root="/"):
     if not prompts or bench is None or len(bench) < 1:
         raise DataError("the eval set holds no prompts or no bench_ids token stream")
     decoder = check_decoder_name(spec["name"])(spec)
-    t_cold = perf()
-    applied = decoder.load(model_path)   # cold: session creation + prefill + first token
-    load_ns = perf() - t_cold
-    first = greedy(decoder, prompts[0], 1, st["max_seconds"])
-    ttft_cold_ns = perf() - t_cold
-    rss_after_load = {}
-    _fact(rss_after_load, "rss_after_load_kb", rss_kb)
-
-    gc.collect()
-    phase("warmup")
-    warm, warm_end = [], time.perf_counter() + st["warmup_max_seconds"]
-    for _ in range(st["warmup"]):
-        g = greedy(decoder, prompts[0], st["tg_tokens"], st["max_seconds"])
-        warm.append(g["ttft_ns"] + sum(g["step_ns"]))
-        if time.perf_counter() >= warm_end:
-            break
-
-    gc.collect()
-    gc_was = gc.isenabled()
-    gc.disable()
     try:
-        phase("prefill")
-        prefill = _prefill_tests(decoder, bench, st, interval)
-        phase("decode")
-        decode = _decode_tests(decoder, bench, st, interval)
-        phase("timed")  # the prompt set, generated end to end: the per-token latencies of the result
-        noise_start = noise_mark()
-        w0 = perf()
-        gens, gen_stop = _prompt_generations(decoder, prompts, st, interval)
-        wall_s = (perf() - w0) / 1e9
-        noise_end = noise_mark()
+        t_cold = perf()
+        applied = decoder.load(model_path)   # cold: session creation + prefill + first token
+        load_ns = perf() - t_cold
+        first = decoder.greedy(prompts[0], 1, st["max_seconds"])
+        ttft_cold_ns = perf() - t_cold
+        rss_after_load = {}
+        _fact(rss_after_load, "rss_after_load_kb", rss_kb)
+
+        gc.collect()
+        phase("warmup")
+        warm, warm_end = [], time.perf_counter() + st["warmup_max_seconds"]
+        for _ in range(st["warmup"]):
+            g = decoder.greedy(prompts[0], st["tg_tokens"], st["max_seconds"])
+            warm.append(g["ttft_ns"] + sum(g["step_ns"]))
+            if time.perf_counter() >= warm_end:
+                break
+
+        gc.collect()
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            phase("prefill")
+            prefill = _prefill_tests(decoder, bench, st, interval)
+            phase("decode")
+            decode = _decode_tests(decoder, bench, st, interval)
+            phase("timed")  # the prompt set, generated end to end: the per-token latencies of the result
+            noise_start = noise_mark()
+            w0 = perf()
+            gens, gen_stop = _prompt_generations(decoder, prompts, st, interval)
+            wall_s = (perf() - w0) / 1e9
+            noise_end = noise_mark()
+        finally:
+            if gc_was:
+                gc.enable()
+        steps = [x for g in gens for x in g["step_ns"]]
+        if not steps:
+            raise DataError("no decode step was timed: every prompt stopped after its first token (EOS at once, "
+                            "or max_new_tokens 1); raise generate.max_new_tokens")
+
+        accuracy = {"enabled": False, "samples": 0, "outputs_path": None, "outputs_sha256": None, "output_names": []}
+        if job["accuracy"].get("enabled"):
+            phase("accuracy")
+            nll, top = _quality(decoder, texts, st, interval)
+            lens = [len(g["tokens"]) for g in gens]
+            arrays = {"gen_ids": np.array([t for g in gens for t in g["tokens"]], dtype=np.int64),
+                      "gen_offsets": np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
+                      "text_nll": nll, "text_argmax": top}
+            path = job["accuracy"]["outputs_path"]
+            accuracy = {"enabled": True, "samples": len(gens), "outputs_path": path,
+                        "outputs_sha256": write_npz(path, arrays), "output_names": sorted(arrays)}
+        if power is not None:  # one "inference" of the power protocol = one generation of power_tokens
+            tokens = st["power_tokens"]
+            fn = lambda arg, feed: decoder.greedy(feed, tokens, st["max_seconds"])
+            power.phases(fn, None, [prompts[0]])
+        peak = peak_rss_kb()
+
+        phase("done")
+        result = {
+            "job_id": job.get("job_id"), "variant": job.get("variant"), "task": "generate",
+            "runtime": {"name": decoder.name, "version": decoder.version(),
+                        "providers_available": decoder.providers_available(),
+                        "providers_used": decoder.providers_used()},
+            "session_options": applied,
+            "batch_size": 1,
+            "load_ms": load_ns / 1e6,
+            "first_inference_ms": (ttft_cold_ns - load_ns) / 1e6,   # prefill + first token after the load
+            "generate": {
+                "settings": st, "layers": decoder.layers, "kv_bytes_per_token": decoder.kv_bytes_per_token(),
+                "ttft_cold_ns": ttft_cold_ns, "first_token": first["tokens"][0],
+                "prefill": prefill, "decode": decode,
+                "prompts": {"ttft_ns": [g["ttft_ns"] for g in gens], "tokens": [len(g["tokens"]) for g in gens],
+                            "stop": [g["stop"] for g in gens], "run_ns": sum(sum(g["run_ns"]) for g in gens),
+                            "phase_stop": gen_stop, "prompt_tokens": [len(p) for p in prompts[:len(gens)]]},
+                "power_tokens_per_call": st["power_tokens"] if power is not None else None,
+            },
+            "warmup_ns": warm,
+            "latencies_ns": steps,
+            "timed_runs": len(steps),
+            "timed_wall_s": wall_s,
+            "timed_stop": gen_stop,
+            "timed_feeds": len(gens),
+            "noise": noise_figures(noise_start, noise_end),
+            "peak_rss_kb": peak,
+            "accuracy": accuracy,
+        }
+        result.update(rss_after_load)
+        finish_result(result, job, power)
     finally:
-        if gc_was:
-            gc.enable()
-    steps = [x for g in gens for x in g["step_ns"]]
-    if not steps:
-        raise DataError("no decode step was timed: every prompt stopped after its first token (EOS at once, "
-                        "or max_new_tokens 1); raise generate.max_new_tokens")
-
-    accuracy = {"enabled": False, "samples": 0, "outputs_path": None, "outputs_sha256": None, "output_names": []}
-    if job["accuracy"].get("enabled"):
-        phase("accuracy")
-        nll, top = _quality(decoder, texts, st, interval)
-        lens = [len(g["tokens"]) for g in gens]
-        arrays = {"gen_ids": np.array([t for g in gens for t in g["tokens"]], dtype=np.int64),
-                  "gen_offsets": np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
-                  "text_nll": nll, "text_argmax": top}
-        path = job["accuracy"]["outputs_path"]
-        accuracy = {"enabled": True, "samples": len(gens), "outputs_path": path,
-                    "outputs_sha256": write_npz(path, arrays), "output_names": sorted(arrays)}
-    if power is not None:  # one "inference" of the power protocol = one generation of power_tokens
-        tokens = st["power_tokens"]
-        fn = lambda arg, feed: greedy(decoder, feed, tokens, st["max_seconds"])
-        power.phases(fn, None, [prompts[0]])
-    peak = peak_rss_kb()
-
-    phase("done")
-    result = {
-        "job_id": job.get("job_id"), "variant": job.get("variant"), "task": "generate",
-        "runtime": {"name": decoder.name, "version": decoder.version(),
-                    "providers_available": decoder.providers_available(),
-                    "providers_used": decoder.providers_used()},
-        "session_options": applied,
-        "batch_size": 1,
-        "load_ms": load_ns / 1e6,
-        "first_inference_ms": (ttft_cold_ns - load_ns) / 1e6,   # prefill + first token after the load
-        "generate": {
-            "settings": st, "layers": decoder.layers, "kv_bytes_per_token": decoder.kv_bytes_per_token(),
-            "ttft_cold_ns": ttft_cold_ns, "first_token": first["tokens"][0],
-            "prefill": prefill, "decode": decode,
-            "prompts": {"ttft_ns": [g["ttft_ns"] for g in gens], "tokens": [len(g["tokens"]) for g in gens],
-                        "stop": [g["stop"] for g in gens], "run_ns": sum(sum(g["run_ns"]) for g in gens),
-                        "phase_stop": gen_stop, "prompt_tokens": [len(p) for p in prompts[:len(gens)]]},
-            "power_tokens_per_call": st["power_tokens"] if power is not None else None,
-        },
-        "warmup_ns": warm,
-        "latencies_ns": steps,
-        "timed_runs": len(steps),
-        "timed_wall_s": wall_s,
-        "timed_stop": gen_stop,
-        "timed_feeds": len(gens),
-        "noise": noise_figures(noise_start, noise_end),
-        "peak_rss_kb": peak,
-        "accuracy": accuracy,
-    }
-    result.update(rss_after_load)
-    finish_result(result, job, power)
+        decoder.close()   # genai: its config folder

@@ -126,6 +126,25 @@ class OrtDecoder(object):
         """(run, names): one forward step is run(names, feed) -> [logits, present...]."""
         return self.sess.run, self.output_names
 
+    # what generate.py asks of every decoder
+
+    def greedy(self, prompt, max_new, max_seconds, eos=()):
+        return greedy(self, prompt, max_new, max_seconds, eos)
+
+    def teacher_forced(self, ids):
+        return teacher_forced(self, ids)
+
+    def prefill_ns(self, ids):
+        """The time of one prefill of `ids` (int64 [1, n]): the runtime call alone."""
+        run, names = self.bind()
+        feed = self.feed(ids, self.empty_past(), 0)
+        t0 = time.perf_counter_ns()
+        run(names[:1], feed)
+        return time.perf_counter_ns() - t0
+
+    def close(self):
+        pass
+
 
 def greedy(decoder, prompt, max_new, max_seconds, eos=(), perf=time.perf_counter_ns):
     """Greedy decoding of up to `max_new` tokens after `prompt` (int64 [n]), stopped by `max_seconds`
@@ -137,34 +156,49 @@ def greedy(decoder, prompt, max_new, max_seconds, eos=(), perf=time.perf_counter
     ids = np.asarray(prompt, dtype=np.int64).reshape(1, -1)
     feed = decoder.feed(ids, decoder.empty_past(), 0)
     past_len = ids.shape[1]
-    tokens, steps, runs = [], [], []
-    stop = None
-    t_start = last = perf()
-    deadline = t_start + int(max_seconds * 1e9)
+    g = _Generation(max_new, max_seconds, eos, perf())
     while True:
         t0 = perf()
         out = run(names, feed)
         t1 = perf()
-        runs.append(t1 - t0)
+        g.runs.append(t1 - t0)
         tok = int(out[0][0, -1].argmax())
-        now = perf()
-        if tokens:
-            steps.append(now - last)
-        else:
-            t_first = now
-        last = now
-        tokens.append(tok)
-        if len(tokens) >= max_new:
-            stop = "max_tokens"
-        elif tok in eos:
-            stop = "eos"
-        elif now >= deadline:
-            stop = "max_seconds"
-        if stop:
-            break
+        if g.emitted(tok, perf()):
+            return g.result()
         feed = decoder.feed(np.array([[tok]], dtype=np.int64), out[1:], past_len)   # outside the runtime call
         past_len += 1
-    return {"ttft_ns": t_first - t_start, "step_ns": steps, "run_ns": runs, "tokens": tokens, "stop": stop}
+
+
+class _Generation(object):
+    """One greedy generation's bookkeeping: the token-to-token times, the first token's, the
+    runtime calls', and why it stopped (its token count, an EOS id, its seconds)."""
+
+    def __init__(self, max_new, max_seconds, eos, start):
+        self.max_new, self.eos = max_new, eos
+        self.start = self.last = start
+        self.deadline = start + int(max_seconds * 1e9)
+        self.tokens, self.steps, self.runs = [], [], []
+        self.first = self.stop = None
+
+    def emitted(self, tok, now):
+        """`tok` came out at `now`; True when the generation ends with it."""
+        if self.tokens:
+            self.steps.append(now - self.last)
+        else:
+            self.first = now
+        self.last = now
+        self.tokens.append(tok)
+        if len(self.tokens) >= self.max_new:
+            self.stop = "max_tokens"
+        elif tok in self.eos:
+            self.stop = "eos"
+        elif now >= self.deadline:
+            self.stop = "max_seconds"
+        return self.stop is not None
+
+    def result(self):
+        return {"ttft_ns": self.first - self.start, "step_ns": self.steps, "run_ns": self.runs,
+                "tokens": self.tokens, "stop": self.stop}
 
 
 def teacher_forced(decoder, ids):
@@ -175,12 +209,141 @@ def teacher_forced(decoder, ids):
     x = np.asarray(ids, dtype=np.int64).reshape(1, -1)
     if x.shape[1] < 2:
         raise DataError("a teacher-forced sequence needs at least 2 tokens")
-    logits = run(names[:1], decoder.feed(x, decoder.empty_past(), 0))[0][0, :-1].astype(np.float64)
-    targets = x[0, 1:]
+    logits = run(names[:1], decoder.feed(x, decoder.empty_past(), 0))[0][0, :-1]
+    return nll_and_argmax(np, logits, x[0, 1:])
+
+
+def nll_and_argmax(np, logits, targets):
+    """Per position: -log softmax(logits)[target] (float64) and the argmax (int32)."""
+    logits = np.asarray(logits, dtype=np.float64)
     top = logits.max(axis=1)
     lse = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
     nll = lse - logits[np.arange(len(targets)), targets]
     return nll, logits.argmax(axis=1).astype(np.int32)
+
+
+@DECODERS.register
+class GenaiDecoder(object):
+    """The same decoder run by onnxruntime-genai, the runtime's own generation loop (its KV cache,
+    its search), where the board has it. The controller sends the model's layout (job.runtime.layout:
+    layers, KV heads, head size, vocab, input and output names, from the built model's I/O); the agent
+    writes a genai_config.json for it beside a link to the cached model. genai's end-of-sequence ids
+    are the job's; where a phase ignores EOS (llama-bench's tg tests, stop_at_eos false) genai's
+    min_length masks them, since genai cannot step past an EOS it picked (the work per step is the
+    same, and tg never reads the tokens).
+    Timing: around append_tokens (the prompt's prefill) and generate_next_token (one forward step and
+    the greedy pick), the calls a genai application makes."""
+
+    name = "onnxruntime-genai"
+
+    def __init__(self, spec):
+        self.np = _import("numpy")
+        self.og = _import("onnxruntime_genai", "onnxruntime-genai")
+        if hasattr(self.og, "disable_telemetry_events"):
+            self.og.disable_telemetry_events()     # a measurement sends nothing anywhere
+        self.spec = spec
+        self.layout = spec.get("layout")
+        if not isinstance(self.layout, dict):
+            raise JobError("runtime.layout (the decoder's layout for genai_config.json) must be an object")
+        self.model = None
+        self.folder = None
+
+    def version(self):
+        return getattr(self.og, "__version__", None)
+
+    def providers_available(self):
+        return ["CPUExecutionProvider"]
+
+    def providers_used(self):
+        return ["CPUExecutionProvider"]      # the config names no other provider
+
+    def config(self):
+        """genai_config.json for the layout; the session options are the job's (as onnxruntime's)."""
+        lay, spec = self.layout, self.spec
+        opts = {"log_id": "edgeeval", "provider_options": [],
+                "intra_op_num_threads": int(spec.get("intra_op_num_threads", 1)),
+                "inter_op_num_threads": int(spec.get("inter_op_num_threads", 1))}
+        names = lay["names"]
+        return {"model": {"type": "decoder", "context_length": lay["context"], "vocab_size": lay["vocab"],
+                          "bos_token_id": 0, "pad_token_id": 0, "eos_token_id": list(lay["eos"]) or [0],
+                          "decoder": {"filename": "model.onnx", "session_options": opts,
+                                      "head_size": lay["head_size"], "num_key_value_heads": lay["kv_heads"],
+                                      "num_hidden_layers": lay["layers"], "inputs": names["inputs"],
+                                      "outputs": names["outputs"]}},
+                "search": {"do_sample": False, "num_beams": 1, "num_return_sequences": 1, "top_k": 1,
+                           "max_length": lay["context"], "min_length": 0, "past_present_share_buffer": False,
+                           "repetition_penalty": 1.0, "length_penalty": 1.0, "temperature": 1.0}}
+
+    def load(self, model_path):
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        cfg = self.config()
+        self.folder = tempfile.mkdtemp(prefix="edgeeval-genai-")
+        try:
+            os.symlink(os.path.abspath(model_path), os.path.join(self.folder, "model.onnx"))
+            with open(os.path.join(self.folder, "genai_config.json"), "w") as f:
+                json.dump(cfg, f, indent=1)
+            self.model = self.og.Model(self.folder)
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+            raise
+        self.layers = int(self.layout["layers"])
+        return {"runner": "onnxruntime-genai", "session_options": cfg["model"]["decoder"]["session_options"]}
+
+    def close(self):
+        import shutil
+
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def kv_bytes_per_token(self):
+        lay = self.layout
+        return 2 * lay["layers"] * lay["kv_heads"] * lay["head_size"] * self.np.dtype(lay["kv_dtype"]).itemsize
+
+    def _generator(self, length, stop_at_eos=True):
+        params = self.og.GeneratorParams(self.model)
+        if stop_at_eos:
+            params.set_search_options(max_length=int(length), do_sample=False)
+        else:
+            params.set_search_options(max_length=int(length), min_length=int(length), do_sample=False)
+        return self.og.Generator(self.model, params)
+
+    def greedy(self, prompt, max_new, max_seconds, eos=(), perf=time.perf_counter_ns):
+        """As greedy() for onnxruntime: ttft_ns, step_ns, run_ns, tokens, stop."""
+        np = self.np
+        ids = np.asarray(prompt, dtype=np.int32)
+        gen = self._generator(len(ids) + max_new, bool(eos))       # outside the timers, like a feed
+        g = _Generation(max_new, max_seconds, eos, perf())
+        gen.append_tokens(ids)
+        while True:
+            t0 = perf()
+            gen.generate_next_token()
+            t1 = perf()
+            g.runs.append(t1 - (t0 if g.tokens else g.start))     # the first call holds the prefill too
+            if g.emitted(int(gen.get_next_tokens()[0]), perf()):
+                return g.result()
+
+    def teacher_forced(self, ids):
+        np = self.np
+        x = np.asarray(ids, dtype=np.int32)
+        if len(x) < 2:
+            raise DataError("a teacher-forced sequence needs at least 2 tokens")
+        gen = self._generator(len(x) + 1)
+        gen.append_tokens(x)
+        logits = np.asarray(gen.get_output("logits"))[0]
+        return nll_and_argmax(np, logits[:-1], x[1:].astype(np.int64))
+
+    def prefill_ns(self, ids):
+        gen = self._generator(ids.shape[1] + 1)
+        x = self.np.asarray(ids[0], dtype=self.np.int32)
+        t0 = time.perf_counter_ns()
+        gen.append_tokens(x)
+        return time.perf_counter_ns() - t0
 
 
 def check_decoder_name(name):
