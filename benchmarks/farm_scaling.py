@@ -96,13 +96,13 @@ def main() -> None:
     cpu_per_job = median([r["all"]["cpu_s"] / r["all"]["jobs"] for r in rows])
     cpu_per_job_one = median([r["one"]["cpu_s"] / r["one"]["jobs"] for r in rows])
     board_cpu_per_job = median([r["all"]["boards_cpu_s"] / r["all"]["jobs"] for r in rows])
-    print(f"16-board campaign ÷ 1-board campaign: {stat['ratio']:.3f} {stat['ci95']} "
+    print(f"{args.boards}-board campaign ÷ 1-board campaign: {stat['ratio']:.3f} {stat['ci95']} "
           f"(median round {stat['median_round_ratio']:.3f}); wall {median([r['all']['wall_s'] for r in rows]):.1f} s "
           f"for {rows[0]['all']['jobs']} jobs vs {median([r['one']['wall_s'] for r in rows]):.1f} s for "
-          f"{rows[0]['one']['jobs']}; controller CPU {cpu_per_job:.2f} s per job (16 boards), "
+          f"{rows[0]['one']['jobs']}; controller CPU {cpu_per_job:.2f} s per job ({args.boards} boards), "
           f"{cpu_per_job_one:.2f} s (1 board); the virtual boards' own CPU {board_cpu_per_job:.2f} s per job, on "
           f"the same {os.cpu_count()} cores")
-    emit("farm_wall_ratio_16_boards_vs_1", round(stat["ratio"], 4), "<= 1.25 (95% upper bound)",
+    emit(f"farm_wall_ratio_{args.boards}_boards_vs_1", round(stat["ratio"], 4), "<= 1.25 (95% upper bound)",
          ci95=[round(x, 4) for x in stat["ci95"]], median_round_ratio=round(stat["median_round_ratio"], 4),
          rounds=stat["rounds"], boards=args.boards, min_seconds=args.min_seconds, jobs_per_board=len(variants),
          controller_cpu_s_per_job=round(cpu_per_job, 3), controller_cpu_s_per_job_one_board=round(cpu_per_job_one, 3),

@@ -16,12 +16,28 @@ def is_tflite(variant) -> bool:
     return Path(variant.path).suffix == ".tflite"
 
 
+def is_gguf(variant) -> bool:
+    return Path(variant.path).suffix == ".gguf"
+
+
 def runtimes_needed(variants, runtime_name: str = "onnxruntime") -> dict:
     """analyse() arguments: onnxruntime only when an .onnx is deployed (and onnxruntime-genai when it
-    runs them), a TFLite interpreter for .tflite."""
-    kinds = {is_tflite(v) for v in variants}
-    onnx = ("onnxruntime",) + (("onnxruntime_genai",) if runtime_name == "onnxruntime-genai" else ())
-    return {"runtimes_needed": onnx if False in kinds or not kinds else (), "tflite": True in kinds}
+    runs them), a TFLite interpreter for .tflite. A .gguf's llama.cpp is optional_runtimes(): a
+    board without it skips those variants (probe), it does not fail the deploy."""
+    onnx = [v for v in variants if not is_tflite(v) and not is_gguf(v)]
+    names = ("onnxruntime",) + (("onnxruntime_genai",) if runtime_name == "onnxruntime-genai" else ())
+    return {"runtimes_needed": names if onnx or not variants else (), "tflite": any(is_tflite(v) for v in variants)}
+
+
+def optional_runtimes(variants) -> dict[str, str]:
+    """{variant name: runtime module} for variants that run only where the board has that runtime."""
+    return {v.name: "llama_cpp" for v in variants if is_gguf(v)}
+
+
+def llama_cpp_runtime(runtime: dict) -> dict:
+    """The agent's runtime block for a GGUF: llama.cpp with the recipe's thread count."""
+    n = int(runtime.get("intra_op_num_threads") or 1)
+    return {"name": "llama.cpp", "n_threads": n}
 
 
 def tflite_runtime(runtime: dict, device_runtime=None) -> dict:
@@ -41,11 +57,15 @@ def variant_runtime(runtime: dict, device_runtime, variant) -> dict:
     synthetic = getattr(device_runtime, "synthetic", None) if device_runtime is not None else None
     if synthetic is not None:
         return synthetic.job_runtime()
+    if is_gguf(variant):
+        return llama_cpp_runtime(runtime)
     return tflite_runtime(runtime, device_runtime) if is_tflite(variant) else runtime
 
 
 def model_block(variant, remote_path: str) -> dict:
     """job["model"]: format from the variant's file; TFLite gets its io map (names, int8 params)."""
+    if is_gguf(variant):
+        return {"path": remote_path, "format": "gguf", "sha256": variant.sha256}
     if not is_tflite(variant):
         return {"path": remote_path, "format": "onnx", "sha256": variant.sha256}
     return {"path": remote_path, "format": "tflite", "sha256": variant.sha256,

@@ -71,6 +71,11 @@ class HostKeyError(DeviceError):
     pass
 
 
+class RuntimeAbsent(DeviceError):
+    """The board lacks a runtime every selected variant needs (e.g. llama.cpp for a GGUF): nothing broke,
+    nothing was measured; a farm reports the job skipped, not retried."""
+
+
 class ConnectError(DeviceError):
     pass
 

@@ -58,9 +58,17 @@ def check_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device n
         if recipe is not None:   # what this recipe's variants need, without building anything
             from ..recipes.schema import load_recipe
 
-            formats = {getattr(v, "format", "onnx") for v in load_recipe(recipe).variants}
-            needs = {"runtimes_needed": ("onnxruntime",) if "onnx" in formats else (), "tflite": "tflite" in formats}
+            r = load_recipe(recipe)
+            formats = {getattr(v, "format", "onnx") for v in r.variants}
+            onnx = ("onnxruntime",) + (("onnxruntime_genai",) if r.run.runtime.name == "onnxruntime-genai" else ())
+            needs = {"runtimes_needed": onnx if "onnx" in formats else (), "tflite": "tflite" in formats}
         findings = analyse(facts, python=dev.python, **needs)
+        if recipe is not None and "gguf" in formats and not ((facts.get("runtimes") or {}).get("llama_cpp") or {}).get(
+                "version"):
+            from ..devices.check import Finding, _pip
+
+            findings.append(Finding("llama_cpp", "warning", "not importable: this recipe's gguf variants will be "
+                                    "skipped on this board", _pip(dev.python, "llama_cpp")))
         if dev.power is not None and dev.power.sensor == "auto":
             from ..devices.check import Finding
 

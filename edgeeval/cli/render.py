@@ -44,10 +44,14 @@ class DeployProgress:
 
     def notify(self, kind: str, data: dict) -> None:
         p = self._progress
-        if kind == "lease_wait":     # always said, also without a progress display: a wait is never silent
-            from ..store.leases import describe
+        # always said, also without a progress display: a wait, or a variant that will not run, is never silent
+        if kind in ("lease_wait", "variant_skipped"):
+            if kind == "lease_wait":
+                from ..store.leases import describe
 
-            msg = f"waiting for the board: {describe(data)} (--no-wait to stop instead)"
+                msg = f"waiting for the board: {describe(data)} (--no-wait to stop instead)"
+            else:
+                msg = f"{data['variant']}: skipped: {data['reason']}"
             if p is not None:
                 p.console.print(f"[yellow]{msg}[/yellow]")
             else:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import DeviceError, EdgeevalError, UserInputError
+from ..errors import DeviceError, EdgeevalError, RuntimeAbsent, UserInputError
 from .plan import JobSpec, Plan
 
 if TYPE_CHECKING:
@@ -469,6 +469,9 @@ class FarmRun:
             return JobOutcome(spec, "device_error", board, _first(exc), None, None, attempts)
         except EdgeevalError as exc:
             return JobOutcome(spec, "error", board, _first(exc), None, None, attempts)
+        if isinstance(m.outcome.error, RuntimeAbsent):     # nothing broke: not retried, not a health concern
+            m.settle()
+            return JobOutcome(spec, "skipped", board, _first(m.outcome.error), m.outcome.run_id, None, attempts)
         pending = _Pending(spec, board, m, attempts)
         return self._settle(pending) if m.outcome.error is not None else pending
 

@@ -27,17 +27,26 @@ def _decoder(path: Path):
 
 
 def text_pass(model_path: Path, eval_path: Path, max_context: int) -> tuple[dict, list, dict]:
-    """Teacher-forced NLL and argmax over the text set (the cache's compute() shape)."""
-    import onnxruntime
+    """Teacher-forced NLL and argmax over the text set (the cache's compute() shape): an .onnx with
+    onnxruntime, a .gguf with llama.cpp (the agent's decoders, so the controller scores as a board)."""
+    import os
 
-    from ..agent.edgeeval_agent.runners.generative import ragged, teacher_forced
+    from ..agent.edgeeval_agent.runners.generative import LlamaCppDecoder, ragged
 
-    d = _decoder(model_path)
     with np.load(eval_path, allow_pickle=False) as z:
-        texts = ragged(z, "text")
-    nll, top = zip(*(teacher_forced(d, t[:max_context]) for t in texts))
+        texts = [t[:max_context] for t in ragged(z, "text")]
+    if Path(model_path).suffix == ".gguf":
+        d = LlamaCppDecoder({"name": "llama.cpp", "n_threads": os.cpu_count() or 1,
+                             "n_ctx": max(2, max(len(t) for t in texts))})
+        d.load(str(model_path))
+    else:
+        d = _decoder(model_path)
+    try:
+        nll, top = zip(*(d.teacher_forced(t) for t in texts))
+    finally:
+        d.close()
     out = {"text_nll": np.concatenate(nll), "text_argmax": np.concatenate(top)}
-    return out, list(out), {"runtime_version": onnxruntime.__version__, "providers": d.providers_used(),
+    return out, list(out), {"runtime": d.name, "runtime_version": d.version(), "providers": d.providers_used(),
                             "max_context": max_context}
 
 
@@ -65,7 +74,13 @@ class GenerativeReference:
                 "cached": b.cached, "perplexity": float(np.exp(np.mean(b.outputs["text_nll"])))}
 
     def controller_outputs(self, v, eval_set) -> dict | None:
+        """The variant's own text pass on the controller (the loss chain's middle step); None for fp32,
+        and for a GGUF where this controller has no llama.cpp (the chain is then not shown)."""
+        import importlib.util
+
         if v.precision == "fp32":
+            return None
+        if Path(v.path).suffix == ".gguf" and importlib.util.find_spec("llama_cpp") is None:
             return None
         if v.sha256 not in self.controller:
             from ..reference.cache import cached_outputs
@@ -173,7 +188,7 @@ def genai_layout(v, context: int, eos: list[int]) -> dict:
 
 def job(board, p, target, v):
     """The agent job of a generative variant: the recipe's run.generate, the eval set's EOS ids, the context."""
-    from ..boardjob import Job, variant_runtime
+    from ..boardjob import Job, model_block, variant_runtime
     from ..recipes.generative import eos_of
 
     device = target.device
@@ -192,7 +207,7 @@ def job(board, p, target, v):
               "max_seconds": g["phase_max_seconds"]}
     job_id = Job.new_id()
     return Job(job_id=job_id, variant=v.name,
-               model={"path": board.remote[v.sha256], "format": "onnx", "sha256": v.sha256},
+               model=model_block(v, board.remote[v.sha256]),
                data={"path": board.remote[ev.sha256], "sha256": ev.sha256, "inputs": list(ev.inputs), "labels": None,
                      "batch_size": 1},
                runtime=runtime, timing=timing, scenario=None,

@@ -212,6 +212,7 @@ def probe(board: BoardSession, p: Plan, built: BuildResult, say: Notify = _quiet
         target.device = device.model_copy(update={"power": power})
         target.settings["power_sensor"] = chosen
         say("phase", {"phase": "power sensor", "chosen": chosen})
+    _skip_without_runtime(target, facts, device, say)
     missing = blocking(analyse(facts, python=device.python,
                                **runtimes_needed(target.variants, p.runtime.get("name", "onnxruntime"))))
     if missing:
@@ -225,6 +226,32 @@ def probe(board: BoardSession, p: Plan, built: BuildResult, say: Notify = _quiet
         target.built, target.variants = again, [v for v in again.variants if v.name in names]
         target.settings["build_manifest"] = again.manifest
     return target
+
+
+def _skip_without_runtime(target: Target, facts: dict, device, say: Notify) -> None:
+    """Variants for a runtime the board may or may not have (a GGUF's llama.cpp) run where it has it;
+    elsewhere they are left out with the reason, told and kept in the run's settings. A deploy left
+    with nothing to run is a board fault."""
+    from ..boardjob import optional_runtimes
+    from ..devices.check import PIP_NAMES
+    from ..errors import RuntimeAbsent
+
+    runtimes = facts.get("runtimes") or {}
+    skipped = {}
+    for name, mod in optional_runtimes(target.variants).items():
+        info = runtimes.get(mod) or {}
+        if not info.get("version"):
+            skipped[name] = (f"the board has no {mod} ({info.get('error') or 'not importable'}); install it: "
+                             f"{device.python} -m pip install {PIP_NAMES.get(mod, mod)}")
+    if not skipped:
+        return
+    target.variants = [v for v in target.variants if v.name not in skipped]
+    target.settings["skipped_variants"] = skipped
+    for name, why in skipped.items():
+        say("variant_skipped", {"variant": name, "reason": why})
+    if not target.variants:
+        raise RuntimeAbsent("the board can run none of the selected variants: "
+                          + "; ".join(f"{n}: {why}" for n, why in skipped.items()), device=device.name)
 
 
 # ---- stage 6: push
@@ -374,11 +401,13 @@ def ops_info(built, variant) -> dict:
     """Operations per inference of the variant's network (evaluate/ops.py), counted once per graph;
     a TFLite variant is counted on the fp32 ONNX graph of the same network (quantization and
     conversion leave the arithmetic as it was)."""
-    from ..boardjob import is_tflite
+    from ..boardjob import is_gguf, is_tflite
     from ..evaluate.ops import count_ops, ops_per_token, sample_shapes_of
 
     src, basis = variant, "this variant's ONNX graph"
-    if is_tflite(variant):
+    if is_gguf(variant):       # the same network as the fp32 export, in llama.cpp's format
+        src, basis = built.fp32, "the fp32 ONNX graph of the same network"
+    elif is_tflite(variant):
         src = next((x for x in built.variants if not is_tflite(x) and x.precision == "fp32"), None)
         basis = "the fp32 ONNX graph of the same network"
         if src is None:

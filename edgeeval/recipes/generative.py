@@ -310,3 +310,14 @@ def gguf_context_length(recipe: Recipe) -> int | None:
         return int(r.fields[f"{arch}.context_length"].parts[-1][0])
     except Exception:   # no gguf package or an unusual header: the caller's default applies
         return None
+
+
+def gguf_file_type(path: Path) -> str | None:
+    """The GGUF's `general.file_type` by name (e.g. MOSTLY_Q4_1), or None when the header lacks it."""
+    try:
+        from gguf import GGUFReader, LlamaFileType
+
+        f = GGUFReader(str(path)).fields.get("general.file_type")
+        return LlamaFileType(int(f.parts[-1][0])).name if f is not None else None
+    except Exception:   # no gguf package, or a value this gguf version does not name
+        return None

@@ -203,7 +203,7 @@ _TFLITE_FIELDS = ("calibration_samples",)
 class Variant(_Strict):
     """One build output. Settings that do not apply to the precision are refused, not ignored."""
     name: str = Field(min_length=1)
-    format: Literal["onnx", "tflite"] = "onnx"         # tflite: see edgeeval/recipes/tflite.py
+    format: Literal["onnx", "tflite", "gguf"] = "onnx"   # tflite: recipes/tflite.py; gguf: the source GGUF as is
     precision: Precision
     per_channel: Optional[bool] = None                 # default True for int8
     reduce_range: Optional[bool] = None                # default False
@@ -435,6 +435,10 @@ def _generative_problems(recipe: Recipe) -> list[str]:
         if gen and v.format == "tflite":
             out.append(f"{recipe.line('variants', i, 'format')}: field variants.{i}.format: TFLite variants of a "
                        "language model are not built; use onnx (fp32, int8-dynamic, int4)")
+        if v.format == "gguf" and recipe.source.type != "gguf":
+            out.append(f"{recipe.line('variants', i, 'format')}: field variants.{i}.format: a gguf variant is the "
+                       f"source's GGUF file as it is; this source is {recipe.source.type}, so it has none "
+                       "(use source type: gguf)")
         if gen and v.precision in ("int8-static", "fp16"):
             out.append(f"{recipe.line('variants', i, 'precision')}: field variants.{i}.precision: {v.precision} "
                        "is not built for a language model; use fp32, int8-dynamic or int4")

@@ -13,12 +13,14 @@ from pydantic_core import PydanticCustomError
 _MODULE_CALLABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _FILE_CALLABLE = re.compile(r"^.+\.py:[A-Za-z_]\w*$")
 
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8", "int4"]
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8", "int4", "gguf"]
 # format -> precisions it builds (TFLite int8 is full-integer: int8 weights, activations, inputs, outputs)
 # tflite int8-dynamic: dynamic-range (int8 weights, float activations/I/O; tflite-runtime 2.14 mishandles it)
 # onnx int4: weight-only blocks (onnxruntime MatMulNBits)
+# gguf gguf: a gguf source's file as it is (its own quantization, e.g. Q4_1), for llama.cpp
 FORMAT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8-dynamic", "int8-static", "int4"),
-                     "tflite": ("fp32", "fp16", "int8", "int8-dynamic")}
+                     "tflite": ("fp32", "fp16", "int8", "int8-dynamic"),
+                     "gguf": ("gguf",)}
 
 
 class _Strict(BaseModel):

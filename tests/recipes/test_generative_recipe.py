@@ -142,3 +142,14 @@ def test_onnxruntime_genai_runs_language_models_only(tmp_path):
     msg = _errors(bad)
     assert "clf.yaml:" in msg and "field run.runtime.name: onnxruntime-genai runs language models" in msg, msg
     assert msg.count("\n") == 0
+
+
+def test_a_gguf_variant_needs_a_gguf_source(tmp_path):
+    path = tinylm.write_recipe(tmp_path, variants="  - {name: fp32, precision: fp32}\n"
+                                                   "  - {name: q4, format: gguf, precision: gguf}\n")
+    msg = _errors(path)
+    assert "tinylm.yaml:" in msg and "field variants.1.format: a gguf variant is the source's GGUF file" in msg, msg
+    path.write_text(path.read_text().replace("{name: q4, format: gguf, precision: gguf}",
+                                             "{name: q4, format: gguf, precision: int4}"))
+    msg = _errors(path)
+    assert "format gguf builds precisions gguf, not int4" in msg, msg

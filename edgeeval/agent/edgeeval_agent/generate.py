@@ -161,6 +161,18 @@ def _quality(decoder, texts, st, interval):
     return cat(nll, np.float64), cat(top, np.int32)
 
 
+def _longest(st, prompts, texts, bench, power):
+    """The most tokens any sequence of this job holds in the context (bounded by max_context)."""
+    ctx = st["max_context"]
+    pp = [n for n in st["prompt_lengths"] if 1 <= n <= min(len(bench), ctx)]
+    tg = [max(d, 1) + st["tg_tokens"] for d in st["depths"]]
+    tg = [n for n in tg if n <= min(len(bench) + st["tg_tokens"], ctx)]
+    first = len(prompts[0]) if prompts else 1
+    need = pp + tg + [len(p) + st["max_new_tokens"] for p in prompts] + [len(t) for t in texts] + [
+        first + st["tg_tokens"]] + ([first + st["power_tokens"]] if power else [])
+    return max(2, min(ctx, max(need)))
+
+
 def run_generate_job(job, sysfs_root="/"):
     np = _import("numpy")
     job = check_generate_job(job)
@@ -178,7 +190,10 @@ def run_generate_job(job, sysfs_root="/"):
         bench = np.asarray(z["bench_ids"], dtype=np.int64) if "bench_ids" in z.files else None
     if not prompts or bench is None or len(bench) < 1:
         raise DataError("the eval set holds no prompts or no bench_ids token stream")
-    decoder = check_decoder_name(spec["name"])(spec)
+    cls = check_decoder_name(spec["name"])
+    if getattr(cls, "needs_context", False):    # a runtime that allocates its context up front
+        spec = dict(spec, n_ctx=_longest(st, prompts, texts, bench, power is not None))
+    decoder = cls(spec)
     try:
         t_cold = perf()
         applied = decoder.load(model_path)   # cold: session creation + prefill + first token

@@ -346,6 +346,114 @@ class GenaiDecoder(object):
         return time.perf_counter_ns() - t0
 
 
+@DECODERS.register
+class LlamaCppDecoder(object):
+    """A GGUF under llama.cpp (llama-cpp-python's `llama_cpp`), where the board has it: the model and
+    context from its Llama class, each step one llama_decode of a batch whose logits flags say which
+    positions to score (the last for decoding, every one for the teacher-forced pass). The context
+    holds `n_ctx` tokens, the job's longest sequence (llama.cpp allocates its KV cache up front, so
+    peak RSS counts what this job needs, not the model's whole context). Timing: around
+    llama_decode, the batch filled before the timer."""
+
+    name = "llama.cpp"
+    needs_context = True        # generate.py passes n_ctx: the longest sequence of the job
+
+    def __init__(self, spec):
+        self.np = _import("numpy")
+        self.lc = _import("llama_cpp", "llama-cpp-python")
+        self.spec = spec
+        self.llm = None
+
+    def version(self):
+        return getattr(self.lc, "__version__", None)
+
+    def providers_available(self):
+        return ["CPU"]
+
+    def providers_used(self):
+        return ["CPU"]
+
+    def load(self, model_path):
+        n = int(self.spec.get("n_threads") or 1)
+        n_ctx = int(self.spec.get("n_ctx") or 512)
+        self.n_batch = max(32, min(n_ctx, 512))
+        self.llm = self.lc.Llama(model_path=model_path, n_ctx=n_ctx, n_batch=self.n_batch, n_ubatch=self.n_batch,
+                                 n_threads=n, n_threads_batch=n, logits_all=False, verbose=False)
+        ctx, batch = getattr(self.llm, "_ctx", None), getattr(self.llm, "_batch", None)
+        if ctx is None or batch is None or not hasattr(batch, "set_batch") or not hasattr(ctx, "kv_cache_clear"):
+            raise DataError("llama-cpp-python %s lacks the context and batch this runner drives (tested with 0.3)"
+                            % self.version())
+        self.ctx, self.batch = ctx, batch
+        self.vocab = int(self.llm.n_vocab())
+        meta = dict(getattr(self.llm, "metadata", {}) or {})
+        arch = meta.get("general.architecture", "llama")
+        try:
+            self.layers = int(meta["%s.block_count" % arch])
+            heads = int(meta["%s.attention.head_count" % arch])
+            kv_heads = int(meta.get("%s.attention.head_count_kv" % arch, heads))
+            head_dim = int(meta.get("%s.attention.key_length" % arch) or int(meta["%s.embedding_length" % arch]) // heads)
+        except (KeyError, ValueError) as e:
+            raise DataError("the GGUF's header lacks %s (layers, heads): %s" % (arch, e))
+        self._kv = 2 * self.layers * kv_heads * head_dim * 2      # key + value per layer, f16 (llama.cpp's default)
+        info = getattr(self.lc, "llama_print_system_info", None)     # the build's CPU features (AVX2, NEON...)
+        return {"runner": "llama.cpp", "n_ctx": n_ctx, "n_batch": self.n_batch, "n_threads": n,
+                "kv_cache_type": "f16", "system_info": info().decode("utf-8", "replace").strip() if info else None}
+
+    def close(self):
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None
+
+    def kv_bytes_per_token(self):
+        return self._kv
+
+    def _logits(self, rows):
+        return self.np.ctypeslib.as_array(self.ctx.get_logits(), shape=(rows, self.vocab))
+
+    def _decode_timed(self, ids, n_past, every, perf):
+        """llama_decode of `ids` after `n_past` tokens, in n_batch chunks; the logits of the last
+        chunk (every position, or its last) and the time inside llama_decode."""
+        ns, logits = 0, None
+        for i in range(0, len(ids), self.n_batch):
+            chunk = ids[i:i + self.n_batch]
+            self.batch.set_batch(batch=chunk, n_past=n_past + i, logits_all=every)
+            t0 = perf()
+            self.ctx.decode(self.batch)
+            ns += perf() - t0
+            if every:
+                part = self._logits(len(chunk)).copy()
+                logits = part if logits is None else self.np.concatenate([logits, part])
+        return ns, (logits if every else self._logits(1)[0])
+
+    def greedy(self, prompt, max_new, max_seconds, eos=(), perf=time.perf_counter_ns):
+        """As greedy() for onnxruntime: ttft_ns, step_ns, run_ns, tokens, stop."""
+        ids = [int(x) for x in prompt]
+        self.ctx.kv_cache_clear()
+        g = _Generation(max_new, max_seconds, eos, perf())
+        n_past = 0
+        while True:
+            ns, logits = self._decode_timed(ids, n_past, False, perf)
+            g.runs.append(ns)
+            tok = int(logits.argmax())
+            if g.emitted(tok, perf()):
+                return g.result()
+            n_past += len(ids)
+            ids = [tok]
+
+    def teacher_forced(self, ids):
+        x = [int(t) for t in ids]
+        if len(x) < 2:
+            raise DataError("a teacher-forced sequence needs at least 2 tokens")
+        self.ctx.kv_cache_clear()
+        _, logits = self._decode_timed(x, 0, True, time.perf_counter_ns)
+        return nll_and_argmax(self.np, logits[:-1], self.np.asarray(x[1:], dtype=self.np.int64))
+
+    def prefill_ns(self, ids):
+        self.ctx.kv_cache_clear()
+        ns, _ = self._decode_timed([int(t) for t in ids[0]], 0, False, time.perf_counter_ns)
+        return ns
+
+
 def check_decoder_name(name):
     if name not in DECODERS:
         raise JobError("runtime.name is %r; this agent decodes with %s" % (name, ", ".join(sorted(DECODERS))))
