@@ -31,3 +31,20 @@ def test_a_board_without_llama_cpp_skips_the_gguf_and_runs_the_rest(sshd_lab, tw
     only = cli("deploy", recipe, "-d", board.name, "-i", inv, "--store", store, "-v", "q4_1", "--json", timeout=900)
     assert only.returncode == 3, only.stderr
     assert "can run none of the selected variants" in only.stderr and "llama-cpp-python" in only.stderr
+
+
+def test_a_farm_job_for_the_gguf_on_a_board_without_llama_cpp_is_skipped_not_retried(sshd_lab, two_boards, tmp_path,
+                                                                                      store):
+    import yaml
+
+    board = two_boards[0]
+    inv = sshd_lab.inventory(tmp_path / "inv.yaml", [board])
+    recipe = short_recipe(tmp_path)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({"name": "llm", "retries": 2, "health": {"enabled": False},
+                                    "matrix": [{"recipe": str(recipe), "variants": ["q4_1"], "devices": [board.name]}]}))
+    proc = cli("farm", "run", plan, "-i", inv, "--store", store, "--json", timeout=1500)
+    assert proc.returncode == 3, proc.stderr          # a job that could not run: the lab has something to fix
+    (job,) = as_json(proc)["jobs"]
+    assert job["status"] == "skipped" and job["attempts"] == 1, job      # nothing broke: not retried
+    assert "llama_cpp" in job["reason"] and "llama-cpp-python" in job["reason"]
