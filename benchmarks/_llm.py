@@ -77,14 +77,10 @@ def agent_run(model: Path, eval_set: Path, prompts: int, new_tokens: int, runtim
                             repetitions=1, warmup=1, max_new_tokens=new_tokens, stop_at_eos=False)
     job["runtime"] = dict(RUNTIME)
     if runtime == "onnxruntime-genai":
-        from types import SimpleNamespace
+        from edgeeval.pipeline.generative import genai_layout_of
 
-        from edgeeval.pipeline.generative import genai_layout
-        from edgeeval.recipes.sources import model_io
-
-        io = model_io(model)
-        job["runtime"].update(name=runtime, layout=genai_layout(SimpleNamespace(name=model.name, **io), job["generate"]
-                                                                ["max_context"], job["generate"]["eos"]))
+        g = job["generate"]
+        job["runtime"].update(name=runtime, layout=genai_layout_of(model, g["max_context"], g["eos"]))
     proc = subprocess.run([sys.executable, str(AGENT_PATH), "run"], cwd=work, input=json.dumps(job).encode(),
                           capture_output=True, preexec_fn=pin_to_last_cpu, timeout=3600)
     res = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.strip()]

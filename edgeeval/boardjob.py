@@ -25,8 +25,13 @@ def runtimes_needed(variants, runtime_name: str = "onnxruntime") -> dict:
     runs them), a TFLite interpreter for .tflite. A .gguf's llama.cpp is optional_runtimes(): a
     board without it skips those variants (probe), it does not fail the deploy."""
     onnx = [v for v in variants if not is_tflite(v) and not is_gguf(v)]
-    names = ("onnxruntime",) + (("onnxruntime_genai",) if runtime_name == "onnxruntime-genai" else ())
-    return {"runtimes_needed": names if onnx or not variants else (), "tflite": any(is_tflite(v) for v in variants)}
+    return {"runtimes_needed": onnx_runtimes(runtime_name) if onnx or not variants else (),
+            "tflite": any(is_tflite(v) for v in variants)}
+
+
+def onnx_runtimes(runtime_name: str) -> tuple[str, ...]:
+    """The board modules an .onnx variant needs under `run.runtime.name`."""
+    return ("onnxruntime",) + (("onnxruntime_genai",) if runtime_name == "onnxruntime-genai" else ())
 
 
 def optional_runtimes(variants) -> dict[str, str]:

@@ -56,12 +56,13 @@ def check_cmd(name: Annotated[str, typer.Argument(metavar="NAME", help="Device n
             facts = board.probe(sysfs_root=dev.power.sysfs_root if dev.power else None)
         needs = {}
         if recipe is not None:   # what this recipe's variants need, without building anything
+            from ..boardjob import onnx_runtimes
             from ..recipes.schema import load_recipe
 
             r = load_recipe(recipe)
             formats = {getattr(v, "format", "onnx") for v in r.variants}
-            onnx = ("onnxruntime",) + (("onnxruntime_genai",) if r.run.runtime.name == "onnxruntime-genai" else ())
-            needs = {"runtimes_needed": onnx if "onnx" in formats else (), "tflite": "tflite" in formats}
+            needs = {"runtimes_needed": onnx_runtimes(r.run.runtime.name) if "onnx" in formats else (),
+                     "tflite": "tflite" in formats}
         findings = analyse(facts, python=dev.python, **needs)
         if recipe is not None and "gguf" in formats and not ((facts.get("runtimes") or {}).get("llama_cpp") or {}).get(
                 "version"):

@@ -162,10 +162,10 @@ def genai_layout(v, context: int, eos: list[int]) -> dict:
     (the layout the agent's onnxruntime decoder checks too): layers, KV heads and head size from
     past_key_values.N.key [batch, kv_heads, past, head_dim], the vocabulary from logits, and the
     names of the inputs it feeds."""
-    import re
+    from ..agent.edgeeval_agent.runners.generative import _PAST
 
     ins = {i["name"]: i for i in v.inputs}
-    past = sorted(int(m.group(1)) for n in ins if (m := re.match(r"^past_key_values\.(\d+)\.key$", n)))
+    past = sorted(int(m.group(1)) for n in ins if (m := _PAST.match(n)) and m.group(2) == "key")
     logits = next((o for o in v.outputs if o["name"] == "logits"), None)
     if not past or logits is None:
         raise EdgeevalError(f"variant {v.name}: not a decoder with a KV cache (inputs {sorted(ins)})")
@@ -184,6 +184,15 @@ def genai_layout(v, context: int, eos: list[int]) -> dict:
             "eos": [int(x) for x in eos],
             "names": {"inputs": inputs, "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
                                                     "present_value_names": "present.%d.value"}}}
+
+
+def genai_layout_of(path: Path, context: int, eos: list[int]) -> dict:
+    """genai_layout() of an .onnx file read from disk (tests and benchmarks that have no build result)."""
+    from ..recipes.sources import model_io
+
+    io = model_io(path)
+    return genai_layout(SimpleNamespace(name=Path(path).name, inputs=io["inputs"], outputs=io["outputs"]),
+                        context, eos)
 
 
 def job(board, p, target, v):

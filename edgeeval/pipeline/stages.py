@@ -233,7 +233,7 @@ def _skip_without_runtime(target: Target, facts: dict, device, say: Notify) -> N
     elsewhere they are left out with the reason, told and kept in the run's settings. A deploy left
     with nothing to run is a board fault."""
     from ..boardjob import optional_runtimes
-    from ..devices.check import PIP_NAMES
+    from ..devices.check import _pip
     from ..errors import RuntimeAbsent
 
     runtimes = facts.get("runtimes") or {}
@@ -241,8 +241,7 @@ def _skip_without_runtime(target: Target, facts: dict, device, say: Notify) -> N
     for name, mod in optional_runtimes(target.variants).items():
         info = runtimes.get(mod) or {}
         if not info.get("version"):
-            skipped[name] = (f"the board has no {mod} ({info.get('error') or 'not importable'}); install it: "
-                             f"{device.python} -m pip install {PIP_NAMES.get(mod, mod)}")
+            skipped[name] = f"the board has no {mod} ({info.get('error') or 'not importable'}); {_pip(device.python, mod)}"
     if not skipped:
         return
     target.variants = [v for v in target.variants if v.name not in skipped]

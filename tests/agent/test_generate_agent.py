@@ -196,16 +196,11 @@ def test_energy_per_generation_through_the_power_protocol(board):
 def _genai_job(model, **generate):
     """A generative job for genai: the controller's runtime block, with the layout it reads from the
     built model's I/O (pipeline/generative.py genai_layout)."""
-    from types import SimpleNamespace
+    from edgeeval.pipeline.generative import genai_layout_of
 
-    from edgeeval.pipeline.generative import genai_layout
-    from edgeeval.recipes.sources import model_io
-
-    io = model_io(model)
     job = tinylm.make_generate_job("cache/lm.onnx", "cache/lm.npz", **generate)
-    v = SimpleNamespace(name="fp32", inputs=io["inputs"], outputs=io["outputs"])
     job["runtime"] = {**job["runtime"], "name": "onnxruntime-genai",
-                      "layout": genai_layout(v, job["generate"]["max_context"], job["generate"]["eos"])}
+                      "layout": genai_layout_of(model, job["generate"]["max_context"], job["generate"]["eos"])}
     return job
 
 

@@ -411,8 +411,8 @@ class LlamaCppDecoder(object):
         return self.np.ctypeslib.as_array(self.ctx.get_logits(), shape=(rows, self.vocab))
 
     def _decode_timed(self, ids, n_past, every, perf):
-        """llama_decode of `ids` after `n_past` tokens, in n_batch chunks; the logits of the last
-        chunk (every position, or its last) and the time inside llama_decode."""
+        """llama_decode of `ids` after `n_past` tokens, in n_batch chunks: the time inside llama_decode,
+        and the logits of every position (`every`) or of the last one."""
         ns, logits = 0, None
         for i in range(0, len(ids), self.n_batch):
             chunk = ids[i:i + self.n_batch]
